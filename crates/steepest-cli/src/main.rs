@@ -1,0 +1,112 @@
+//! The `steepest` command-line tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use steepest::replay::{parse_spec, replay, ReplayOptions};
+use steepest::{registry, Kernel};
+
+#[derive(Parser)]
+#[command(name = "steepest", version, about = "Convergent optimization algorithms: fast, verified optimizers.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an optimizer over recorded gradients (SPEC.json) and write the parameters after every step.
+    Replay {
+        /// The replay spec (JSON; Python's NaN/Infinity literals allowed).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Where to write the trajectory (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// After K steps, save the optimizer state, drop the optimizer, load the
+        /// file into a fresh one and continue (the output must not change).
+        #[arg(long, value_name = "K")]
+        resume_at: Option<usize>,
+        /// Keep the resume state file here (default: a temporary file).
+        #[arg(long, value_name = "PATH", requires = "resume_at")]
+        state_file: Option<PathBuf>,
+        /// Kernel: `fused` (default) or `reference`.
+        #[arg(long, default_value = "fused")]
+        kernel: String,
+    },
+    /// List the registered optimizers with their papers and defaults.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Replay {
+            spec,
+            out,
+            resume_at,
+            state_file,
+            kernel,
+        } => {
+            let kernel = Kernel::parse(&kernel)
+                .ok_or_else(|| format!("--kernel: expected `fused` or `reference`, got `{kernel}`"))?;
+            let text = std::fs::read_to_string(&spec).map_err(|e| format!("{}: {e}", spec.display()))?;
+            let parsed = parse_spec(&text).map_err(|e| format!("{}: {e}", spec.display()))?;
+            let opts = ReplayOptions {
+                resume_at,
+                state_path: state_file,
+                kernel: Some(kernel),
+            };
+            let output = replay(&parsed, &opts).map_err(|e| e.to_string())?;
+            std::fs::write(&out, output.to_json()).map_err(|e| format!("{}: {e}", out.display()))?;
+            match output.error {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        Command::List { json } => {
+            if json {
+                let list: Vec<serde_json::Value> = registry::registry()
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "name": e.name,
+                            "paper": e.paper,
+                            "summary": e.summary,
+                            "defaults": e.defaults(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
+            } else {
+                for e in registry::registry() {
+                    println!("{:<10} {}", e.name, e.summary);
+                    println!("{:<10} paper: {}", "", e.paper);
+                    let d = serde_json::to_string(&e.defaults()).map_err(|e| e.to_string())?;
+                    println!("{:<10} defaults: {d}", "");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Bad input is reported as a one-line error; a panic would be a bug, and
+    // even then the user sees one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("steepest: internal error: {info} (please report this)");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Shared machinery of the fused kernels: one pass over memory, parallel over
+//! fixed-size chunks with rayon.
+//!
+//! Chunk boundaries depend only on the buffer length, never on the number of
+//! threads, and every element is updated by arithmetic that reads only its own
+//! index, so results are bit-identical for any thread count.
+
+use rayon::prelude::*;
+
+use crate::real::Real;
+
+/// Which implementation of an optimizer's update runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// Single pass, parallel over chunks; the default.
+    #[default]
+    Fused,
+    /// The readable op-by-op loop that is the ground truth (mirrors the paper and PyTorch's loop).
+    Reference,
+}
+
+impl Kernel {
+    /// Parses `"fused"` or `"reference"`.
+    pub fn parse(s: &str) -> Option<Kernel> {
+        match s {
+            "fused" => Some(Kernel::Fused),
+            "reference" => Some(Kernel::Reference),
+            _ => None,
+        }
+    }
+}
+
+/// Elements per parallel work item (64 KiB of f32).
+pub const CHUNK: usize = 1 << 14;
+/// Below this many elements the fused kernel runs on the calling thread.
+pub const PAR_MIN: usize = 1 << 16;
+
+#[derive(Clone, Copy)]
+struct Ptr<T>(*mut T);
+// SAFETY: the pointers are only dereferenced on disjoint index ranges (see `zip_chunks`).
+unsafe impl<T: Send> Send for Ptr<T> {}
+unsafe impl<T: Send> Sync for Ptr<T> {}
+impl<T> Ptr<T> {
+    #[inline(always)]
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Runs `f` over aligned chunks of a parameter, its gradient and `N` state
+/// buffers of the same length, in parallel when the buffer is large.
+///
+/// `f` receives sub-slices covering the same index range of every buffer.
+/// All buffers must have the same length as `p`; callers guarantee it (the
+/// optimizer allocates state from the parameter's shape). A mismatch is a bug
+/// and is caught by a debug assertion.
+pub fn zip_chunks<F, const N: usize>(
+    p: &mut [F],
+    g: &[F],
+    slots: [&mut [F]; N],
+    f: impl Fn(&mut [F], &[F], [&mut [F]; N]) + Sync + Send,
+) where
+    F: Real,
+{
+    let n = p.len();
+    debug_assert_eq!(g.len(), n);
+    debug_assert!(slots.iter().all(|s| s.len() == n));
+    if n < PAR_MIN {
+        f(p, g, slots);
+        return;
+    }
+    let pp = Ptr(p.as_mut_ptr());
+    let gp = Ptr(g.as_ptr() as *mut F);
+    let sp: [Ptr<F>; N] = slots.map(|s| Ptr(s.as_mut_ptr()));
+    (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| {
+        let start = c * CHUNK;
+        let len = CHUNK.min(n - start);
+        // SAFETY: chunk `c` covers indices [start, start + len) of buffers of
+        // length n; distinct chunks are disjoint, the borrows above outlive this
+        // call, and `g` is only read.
+        unsafe {
+            let p = std::slice::from_raw_parts_mut(pp.get().add(start), len);
+            let g = std::slice::from_raw_parts(gp.get().add(start) as *const F, len);
+            let s = sp.map(|q| std::slice::from_raw_parts_mut(q.get().add(start), len));
+            f(p, g, s);
+        }
+    });
+}
+
+/// Sum of squares of `x` in `f64`, in a fixed order (chunk partials summed in
+/// chunk order), so the result does not depend on the thread count.
+pub fn sum_squares<F: Real>(x: &[F]) -> f64 {
+    let part = |c: &[F]| c.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>();
+    if x.len() < PAR_MIN {
+        return x.chunks(CHUNK).map(part).sum();
+    }
+    let parts: Vec<f64> = x.par_chunks(CHUNK).map(part).collect();
+    parts.iter().sum()
+}
+
+/// `true` if every element is finite (parallel for large buffers).
+pub fn all_finite<F: Real>(x: &[F]) -> bool {
+    if x.len() < PAR_MIN {
+        return x.iter().all(|v| v.is_finite());
+    }
+    x.par_chunks(CHUNK).all(|c| c.iter().all(|v| v.is_finite()))
+}
+
+/// Runs `f` over fixed-size chunks of `x`, in parallel when `x` is large.
+pub fn for_each_chunk_mut<F: Real>(x: &mut [F], f: impl Fn(&mut [F]) + Sync + Send) {
+    if x.len() < PAR_MIN {
+        f(x)
+    } else {
+        x.par_chunks_mut(CHUNK).for_each(f)
+    }
+}

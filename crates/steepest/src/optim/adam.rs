@@ -1,0 +1,208 @@
+//! Adam, AdamW and AMSGrad.
+//!
+//! Papers: *"Adam: A Method for Stochastic Optimization"* (Kingma & Ba, seed
+//! paper; Algorithm 1), AdamW from *"Decoupled Weight Decay Regularization"*
+//! (Loshchilov & Hutter; Algorithm 2), AMSGrad from *"On the Convergence of
+//! Adam and Beyond"* (Reddi et al.; Algorithm 2).
+//!
+//! Update for `t ≥ 1`, `g_t` the gradient (negated if `maximize`):
+//! ```text
+//! Adam:  g_t ← g_t + λ θ_{t-1}                (coupled L2, weight_decay λ)
+//! AdamW: θ_{t-1} ← θ_{t-1} (1 - γ λ)          (decoupled, applied first)
+//! m_t = β1 m_{t-1} + (1-β1) g_t               (Alg. 1: biased first moment)
+//! v_t = β2 v_{t-1} + (1-β2) g_t²              (Alg. 1: biased second moment)
+//! v̂_t = max(v̂_{t-1}, v_t) if amsgrad, else v_t
+//! θ_t = θ_{t-1} - (γ / (1-β1^t)) · m_t / (sqrt(v̂_t) / sqrt(1-β2^t) + ε)
+//! ```
+//! Defaults (PyTorch): `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
+//! `weight_decay = 0` (Adam) / `1e-2` (AdamW), `amsgrad = false`,
+//! `maximize = false`, `decoupled_weight_decay = false` (Adam) / `true` (AdamW).
+//!
+//! Where PyTorch differs from the papers, steepest follows PyTorch:
+//! - ε is added to `sqrt(v̂)/sqrt(1-β2^t)` (Kingma & Ba's "efficient version"
+//!   in §2 puts it on the un-corrected `sqrt(v)` with a rescaled step instead).
+//! - AMSGrad keeps the running maximum of the *raw* `v_t` and then applies
+//!   Adam's bias correction; Reddi et al.'s Algorithm 2 has no bias correction.
+//! - AdamW multiplies the decay by the learning rate `γ λ` (the paper's
+//!   schedule multiplier `η_t` times λ, with γ playing `η_t α`).
+
+use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::error::Result;
+use crate::hyper::{num, pair_value, Hyper, HyperReader};
+use crate::kernel::zip_chunks;
+use crate::ops::{addcdiv, addcmul, GradPrep, Lerp};
+use crate::real::Real;
+
+/// Validated Adam / AdamW configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adam {
+    /// `"adam"` or `"adamw"` (only the registry name and defaults differ).
+    pub variant: &'static str,
+    /// Learning rate γ.
+    pub lr: f64,
+    /// (β1, β2).
+    pub betas: (f64, f64),
+    /// ε.
+    pub eps: f64,
+    /// λ.
+    pub weight_decay: f64,
+    /// AMSGrad's running maximum of the second moment.
+    pub amsgrad: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+    /// Decoupled (AdamW) instead of coupled L2 weight decay.
+    pub decoupled_weight_decay: bool,
+}
+
+impl Adam {
+    /// Parses Adam (`decoupled = false`) or AdamW (`decoupled = true`) hyperparameters.
+    pub fn from_hyper(h: &Hyper, decoupled: bool) -> Result<Self> {
+        let variant = if decoupled { "adamw" } else { "adam" };
+        let mut r = HyperReader::new(variant, h);
+        let a = Adam {
+            variant,
+            lr: r.f64("lr", 1e-3)?,
+            betas: r.pair("betas", (0.9, 0.999))?,
+            eps: r.f64("eps", 1e-8)?,
+            weight_decay: r.f64("weight_decay", if decoupled { 1e-2 } else { 0.0 })?,
+            amsgrad: r.bool("amsgrad", false)?,
+            maximize: r.bool("maximize", false)?,
+            decoupled_weight_decay: r.bool("decoupled_weight_decay", decoupled)?,
+        };
+        r.non_negative("lr", a.lr)?;
+        r.betas("betas", a.betas)?;
+        r.non_negative("eps", a.eps)?;
+        r.non_negative("weight_decay", a.weight_decay)?;
+        r.finish()?;
+        Ok(a)
+    }
+
+    fn scalars<F: Real>(&self, ctx: &StepCtx) -> Scalars<F> {
+        let (b1, b2) = self.betas;
+        let t = ctx.step as f64;
+        let bc1 = 1.0 - b1.powf(t);
+        let bc2 = 1.0 - b2.powf(t);
+        let decoupled = self.decoupled_weight_decay && self.weight_decay != 0.0;
+        Scalars {
+            prep: GradPrep::new(self.maximize, if self.decoupled_weight_decay { 0.0 } else { self.weight_decay }),
+            decay: decoupled.then(|| F::from_f64(1.0 - ctx.lr * self.weight_decay)),
+            m: Lerp::new(1.0 - b1),
+            b2: F::from_f64(b2),
+            one_minus_b2: F::from_f64(1.0 - b2),
+            bc2_sqrt: F::from_f64(bc2.sqrt()),
+            eps: F::from_f64(self.eps),
+            neg_step_size: F::from_f64(-(ctx.lr / bc1)),
+        }
+    }
+}
+
+struct Scalars<F> {
+    prep: GradPrep<F>,
+    decay: Option<F>,
+    m: Lerp<F>,
+    b2: F,
+    one_minus_b2: F,
+    bc2_sqrt: F,
+    eps: F,
+    neg_step_size: F,
+}
+
+impl Algorithm for Adam {
+    fn name(&self) -> &'static str {
+        self.variant
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn hyper(&self) -> Hyper {
+        crate::hyper::hyper([
+            ("lr", num(self.lr)),
+            ("betas", pair_value(self.betas)),
+            ("eps", num(self.eps)),
+            ("weight_decay", num(self.weight_decay)),
+            ("amsgrad", self.amsgrad.into()),
+            ("maximize", self.maximize.into()),
+            ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
+        ])
+    }
+    fn slots(&self) -> Vec<Slot> {
+        let mut s = vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")];
+        if self.amsgrad {
+            s.push(Slot::zeros("max_exp_avg_sq"));
+        }
+        s
+    }
+
+    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        let c = self.scalars::<F>(ctx);
+        let n = t.param.len();
+        let g = c.prep.tensor(t.grad, t.param);
+        if let Some(decay) = c.decay {
+            for i in 0..n {
+                t.param[i] = t.param[i] * decay;
+            }
+        }
+        let (m, rest) = t.slots.split_at_mut(1);
+        let (v, rest) = rest.split_at_mut(1);
+        let (m, v) = (&mut m[0], &mut v[0]);
+        for i in 0..n {
+            m[i] = c.m.apply(m[i], g[i]);
+        }
+        for i in 0..n {
+            v[i] = v[i] * c.b2;
+        }
+        for i in 0..n {
+            v[i] = addcmul(v[i], c.one_minus_b2, g[i], g[i]);
+        }
+        let vhat: &[F] = if self.amsgrad {
+            let vmax = &mut rest[0];
+            for i in 0..n {
+                vmax[i] = vmax[i].maximum(v[i]);
+            }
+            vmax
+        } else {
+            v
+        };
+        let denom: Vec<F> = vhat.iter().map(|&x| x.sqrt() / c.bc2_sqrt + c.eps).collect();
+        for i in 0..n {
+            t.param[i] = addcdiv(t.param[i], c.neg_step_size, m[i], denom[i]);
+        }
+    }
+
+    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        let c = self.scalars::<F>(ctx);
+        let update = |p: &mut F, g: F, m: &mut F, v: &mut F| -> F {
+            let gi = c.prep.apply(g, *p);
+            if let Some(decay) = c.decay {
+                *p = *p * decay;
+            }
+            *m = c.m.apply(*m, gi);
+            *v = addcmul(*v * c.b2, c.one_minus_b2, gi, gi);
+            *v
+        };
+        let finish = |p: &mut F, m: F, vhat: F| {
+            *p = addcdiv(*p, c.neg_step_size, m, vhat.sqrt() / c.bc2_sqrt + c.eps);
+        };
+        match t.slots {
+            [m, v] => zip_chunks(t.param, t.grad, [&mut m[..], &mut v[..]], |p, g, [m, v]| {
+                for i in 0..p.len() {
+                    let vi = update(&mut p[i], g[i], &mut m[i], &mut v[i]);
+                    finish(&mut p[i], m[i], vi);
+                }
+            }),
+            [m, v, vmax] => zip_chunks(
+                t.param,
+                t.grad,
+                [&mut m[..], &mut v[..], &mut vmax[..]],
+                |p, g, [m, v, vmax]| {
+                    for i in 0..p.len() {
+                        let vi = update(&mut p[i], g[i], &mut m[i], &mut v[i]);
+                        vmax[i] = vmax[i].maximum(vi);
+                        finish(&mut p[i], m[i], vmax[i]);
+                    }
+                },
+            ),
+            _ => unreachable!("adam state has 2 or 3 slots by construction"),
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The optimizer object: a registered update rule, parameter groups, transforms,
+//! a schedule and per-parameter state keyed by name.
+//!
+//! ```
+//! use steepest::{hyper, GradSet, Optimizer, ParamSet};
+//!
+//! let mut params = ParamSet::<f64>::new();
+//! params.push("w", &[2, 2], vec![1.0, -2.0, 3.0, -4.0]).unwrap();
+//! let mut opt = Optimizer::new("adamw", &hyper([("lr", 0.1)]), &params).unwrap();
+//! for _ in 0..10 {
+//!     // gradient of 0.5 * |w|^2
+//!     let g = params.get("w").unwrap().data.clone();
+//!     let mut grads = GradSet::new();
+//!     grads.insert("w", g);
+//!     opt.step(&mut params, &mut grads).unwrap();
+//! }
+//! assert!(params.get("w").unwrap().data.iter().all(|x| x.abs() < 4.0));
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::algorithm::{DynAlgorithm, Float, StepCtx, TensorMut};
+use crate::error::{Error, Result};
+use crate::hyper::Hyper;
+use crate::kernel::{all_finite, Kernel};
+use crate::registry;
+use crate::schedule::Schedule;
+use crate::tensor::{numel, GradSet, ParamInfo, ParamSet};
+use crate::transform::Transform;
+
+/// What to do when a gradient holds NaN or an infinity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFinite {
+    /// The step fails with [`Error::NonFiniteGradient`] naming the parameter; nothing changes.
+    #[default]
+    Error,
+    /// Parameters and state are left untouched and the skipped-step counter increases.
+    Skip,
+}
+
+impl NonFinite {
+    /// Parses `"error"` or `"skip"`.
+    pub fn parse(s: &str) -> Option<NonFinite> {
+        match s {
+            "error" => Some(NonFinite::Error),
+            "skip" => Some(NonFinite::Skip),
+            _ => None,
+        }
+    }
+    /// `"error"` or `"skip"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NonFinite::Error => "error",
+            NonFinite::Skip => "skip",
+        }
+    }
+}
+
+/// Which parameters a group takes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    /// Exactly these parameter names (each must exist).
+    Names(Vec<String>),
+    /// Names matching a glob pattern (`*` any run of characters, `?` one character).
+    Pattern(String),
+    /// Parameters of this rank (`shape.len()`).
+    Rank(usize),
+    /// Parameters of exactly this shape.
+    Shape(Vec<usize>),
+}
+
+impl Select {
+    fn matches(&self, p: &ParamInfo) -> bool {
+        match self {
+            Select::Names(v) => v.iter().any(|n| *n == p.name),
+            Select::Pattern(g) => glob_match(g.as_bytes(), p.name.as_bytes()),
+            Select::Rank(r) => p.shape.len() == *r,
+            Select::Shape(s) => p.shape == *s,
+        }
+    }
+}
+
+fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+    // Iterative matcher with single-star backtracking: O(len(pat) * len(s)) worst case.
+    let (mut p, mut i, mut star, mut mark) = (0, 0, None, 0);
+    while i < s.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
+            p += 1;
+            i += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some(p);
+            mark = i;
+            p += 1;
+        } else if let Some(sp) = star {
+            p = sp + 1;
+            mark += 1;
+            i = mark;
+        } else {
+            return false;
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// A parameter group: a selector and the hyperparameters it overrides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// Which parameters (the first matching group wins).
+    pub select: Select,
+    /// Overrides of the optimizer's base hyperparameters.
+    pub hyper: Hyper,
+}
+
+impl GroupSpec {
+    /// A group of named parameters.
+    pub fn names<S: Into<String>>(names: impl IntoIterator<Item = S>, hyper: Hyper) -> Self {
+        GroupSpec {
+            select: Select::Names(names.into_iter().map(Into::into).collect()),
+            hyper,
+        }
+    }
+}
+
+/// Per-parameter optimizer state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamState<F> {
+    /// Updates applied to this parameter so far.
+    pub step: u64,
+    /// State buffers, in the order of the algorithm's slots.
+    pub slots: Vec<Vec<F>>,
+}
+
+/// Whether a step was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Parameters and state were updated.
+    Applied,
+    /// A gradient was non-finite under [`NonFinite::Skip`]; nothing changed.
+    Skipped,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Registered {
+    pub(crate) info: ParamInfo,
+    pub(crate) group: usize,
+}
+
+/// Everything that configures an optimizer, before it meets its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerSpec {
+    /// Registry name.
+    pub name: String,
+    /// Base hyperparameters (missing keys take the optimizer's defaults).
+    pub hyper: Hyper,
+    /// Parameter groups with overrides.
+    pub groups: Vec<GroupSpec>,
+    /// Gradient transforms, in order.
+    pub transforms: Vec<Transform>,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Non-finite gradient policy.
+    pub nonfinite: NonFinite,
+    /// Kernel choice.
+    pub kernel: Kernel,
+}
+
+impl OptimizerSpec {
+    /// The optimizer `name` with base hyperparameters `hyper` and nothing else.
+    pub fn new(name: &str, hyper: &Hyper) -> Self {
+        OptimizerSpec {
+            name: name.to_string(),
+            hyper: hyper.clone(),
+            groups: Vec::new(),
+            transforms: Vec::new(),
+            schedule: Schedule::Constant,
+            nonfinite: NonFinite::Error,
+            kernel: Kernel::Fused,
+        }
+    }
+    /// Adds a parameter group.
+    pub fn group(mut self, g: GroupSpec) -> Self {
+        self.groups.push(g);
+        self
+    }
+    /// Appends a transform.
+    pub fn transform(mut self, t: Transform) -> Self {
+        self.transforms.push(t);
+        self
+    }
+    /// Sets the schedule.
+    pub fn schedule(mut self, s: Schedule) -> Self {
+        self.schedule = s;
+        self
+    }
+    /// Sets the non-finite policy.
+    pub fn nonfinite(mut self, p: NonFinite) -> Self {
+        self.nonfinite = p;
+        self
+    }
+    /// Sets the kernel.
+    pub fn kernel(mut self, k: Kernel) -> Self {
+        self.kernel = k;
+        self
+    }
+    /// Validates everything and binds the optimizer to these parameters.
+    pub fn build<F: Float>(self, params: &ParamSet<F>) -> Result<Optimizer<F>> {
+        Optimizer::from_spec(self, &params.infos())
+    }
+}
+
+/// An optimizer bound to a set of named parameters.
+#[derive(Debug)]
+pub struct Optimizer<F: Float> {
+    pub(crate) spec: OptimizerSpec,
+    pub(crate) algs: Vec<Box<dyn DynAlgorithm>>,
+    pub(crate) params: Vec<Registered>,
+    pub(crate) index: HashMap<String, usize>,
+    pub(crate) state: BTreeMap<String, ParamState<F>>,
+    pub(crate) steps: u64,
+    pub(crate) skipped: u64,
+}
+
+impl<F: Float> Optimizer<F> {
+    /// The optimizer `name` with hyperparameters `hyper` over `params` (one group, no transforms).
+    pub fn new(name: &str, hyper: &Hyper, params: &ParamSet<F>) -> Result<Self> {
+        OptimizerSpec::new(name, hyper).build(params)
+    }
+
+    /// Builds from a spec and the parameters' names and shapes.
+    pub fn from_spec(spec: OptimizerSpec, infos: &[ParamInfo]) -> Result<Self> {
+        let entry = registry::lookup(&spec.name)?;
+        let mut algs = vec![(entry.build)(&spec.hyper)?];
+        for (gi, g) in spec.groups.iter().enumerate() {
+            let mut h = spec.hyper.clone();
+            h.extend(g.hyper.clone());
+            let alg = (entry.build)(&h).map_err(|e| match e {
+                Error::InvalidHyper {
+                    optimizer,
+                    field,
+                    message,
+                } => Error::InvalidHyper {
+                    optimizer: format!("{optimizer} (group {})", gi + 1),
+                    field,
+                    message,
+                },
+                e => e,
+            })?;
+            algs.push(alg);
+        }
+        for t in &spec.transforms {
+            t.validate()?;
+        }
+        spec.schedule.validate()?;
+        let mut index = HashMap::new();
+        for info in infos {
+            if numel(&info.shape).is_none() {
+                return Err(Error::param(&info.name, format!("shape {:?} overflows", info.shape)));
+            }
+            if index.insert(info.name.clone(), index.len()).is_some() {
+                return Err(Error::param(&info.name, "duplicate parameter name"));
+            }
+        }
+        // Explicit names must exist and may appear in one group only.
+        let mut claimed: HashMap<&str, usize> = HashMap::new();
+        for (gi, g) in spec.groups.iter().enumerate() {
+            if let Select::Names(names) = &g.select {
+                for n in names {
+                    if !index.contains_key(n) {
+                        return Err(Error::param(n, format!("listed in group {} but not a parameter", gi + 1)));
+                    }
+                    if let Some(prev) = claimed.insert(n, gi) {
+                        return Err(Error::param(n, format!("listed in groups {} and {}", prev + 1, gi + 1)));
+                    }
+                }
+            }
+        }
+        let params = infos
+            .iter()
+            .map(|info| Registered {
+                info: info.clone(),
+                group: spec.groups.iter().position(|g| g.select.matches(info)).map_or(0, |g| g + 1),
+            })
+            .collect();
+        Ok(Optimizer {
+            spec,
+            algs,
+            params,
+            index,
+            state: BTreeMap::new(),
+            steps: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Registry name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    /// The configuration.
+    pub fn spec(&self) -> &OptimizerSpec {
+        &self.spec
+    }
+    /// Full hyperparameters (defaults filled in) of group `g` (0 = base group).
+    pub fn group_hyper(&self, g: usize) -> Option<Hyper> {
+        self.algs.get(g).map(|a| a.hyper())
+    }
+    /// Group index of each parameter (0 = base group), in registration order.
+    pub fn groups_of(&self) -> Vec<(String, usize)> {
+        self.params.iter().map(|r| (r.info.name.clone(), r.group)).collect()
+    }
+    /// Optimizer steps applied.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+    /// Steps skipped for non-finite gradients.
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+    /// State of one parameter (`None` until its first update).
+    pub fn param_state(&self, name: &str) -> Option<&ParamState<F>> {
+        self.state.get(name)
+    }
+    /// Chooses the kernel (fused by default).
+    pub fn set_kernel(&mut self, k: Kernel) {
+        self.spec.kernel = k;
+    }
+    /// Sets the non-finite gradient policy.
+    pub fn set_nonfinite(&mut self, p: NonFinite) {
+        self.spec.nonfinite = p;
+    }
+    /// The learning-rate factor the schedule gives the next step.
+    pub fn lr_factor(&self) -> f64 {
+        self.spec.schedule.factor(self.steps)
+    }
+    /// Names and shapes of the bound parameters.
+    pub fn param_infos(&self) -> Vec<ParamInfo> {
+        self.params.iter().map(|r| r.info.clone()).collect()
+    }
+
+    fn check_inputs(&self, params: &ParamSet<F>, grads: &GradSet<F>) -> Result<()> {
+        for r in &self.params {
+            match params.get(&r.info.name) {
+                None => return Err(Error::param(&r.info.name, "missing from the parameter set")),
+                Some(p) if p.shape != r.info.shape => {
+                    return Err(Error::param(
+                        &r.info.name,
+                        format!("shape {:?} differs from the optimizer's {:?}", p.shape, r.info.shape),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in grads.names() {
+            let Some(&i) = self.index.get(name) else {
+                return Err(Error::param(name, "has a gradient but is not a parameter of this optimizer"));
+            };
+            let want = self.params[i].info.shape.iter().product::<usize>();
+            let got = grads.get(name).map_or(0, <[F]>::len);
+            if got != want {
+                return Err(Error::param(name, format!("gradient has {got} values, parameter has {want}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// One optimizer step. Parameters without a gradient in `grads` are frozen
+    /// this step: untouched, and their step counters do not advance. Gradient
+    /// transforms (clipping, L2) modify `grads` in place.
+    pub fn step(&mut self, params: &mut ParamSet<F>, grads: &mut GradSet<F>) -> Result<StepOutcome> {
+        self.check_inputs(params, grads)?;
+        for r in &self.params {
+            if let Some(g) = grads.get(&r.info.name) {
+                if !all_finite(g) {
+                    return match self.spec.nonfinite {
+                        NonFinite::Error => Err(Error::NonFiniteGradient {
+                            name: r.info.name.clone(),
+                        }),
+                        NonFinite::Skip => {
+                            self.skipped += 1;
+                            Ok(StepOutcome::Skipped)
+                        }
+                    };
+                }
+            }
+        }
+        for t in &self.spec.transforms {
+            t.apply_grads(params, grads);
+        }
+        let factor = self.spec.schedule.factor(self.steps);
+        let kernel = self.spec.kernel;
+        for r in &self.params {
+            let name = r.info.name.as_str();
+            let Some(grad) = grads.get(name) else { continue };
+            let Some(param) = params.data_mut(name) else { continue };
+            let alg = &self.algs[r.group];
+            let st = self.state.entry(r.info.name.clone()).or_insert_with(|| ParamState {
+                step: 0,
+                slots: alg
+                    .slots()
+                    .iter()
+                    .map(|s| vec![F::from_f64(s.init); grad.len()])
+                    .collect(),
+            });
+            st.step += 1;
+            let ctx = StepCtx {
+                lr: alg.lr() * factor,
+                step: st.step,
+            };
+            for t in &self.spec.transforms {
+                t.apply_param(ctx.lr, param);
+            }
+            F::step_dyn(
+                alg.as_ref(),
+                kernel,
+                &ctx,
+                TensorMut {
+                    name,
+                    shape: &r.info.shape,
+                    param,
+                    grad,
+                    slots: &mut st.slots,
+                },
+            );
+        }
+        self.steps += 1;
+        Ok(StepOutcome::Applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match(b"*.bias", b"layer1.bias"));
+        assert!(glob_match(b"embed*", b"embed"));
+        assert!(glob_match(b"l?.w", b"l1.w"));
+        assert!(!glob_match(b"l?.w", b"l12.w"));
+        assert!(glob_match(b"*a*b*", b"xxaxxbxx"));
+        assert!(!glob_match(b"*.bias", b"layer1.weight"));
+    }
+}

@@ -1,0 +1,379 @@
+//! `steepest replay`: run an optimizer over a recorded sequence of gradients,
+//! the language-neutral way to cross-check steepest against another framework.
+//!
+//! A spec (JSON) names the optimizer, dtype, hyperparameters, parameter
+//! groups, initial parameters and the gradients of every step; the output is
+//! the parameters after every step. See the README for the format. Specs may
+//! use Python's `NaN`/`Infinity` literals. Optional fields added later
+//! (`schedule`, `transforms`) keep older specs valid.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::algorithm::Float;
+use crate::error::{Error, Result};
+use crate::hyper::{value_as_f64, Hyper};
+use crate::json;
+use crate::kernel::Kernel;
+use crate::optimizer::{GroupSpec, NonFinite, Optimizer, OptimizerSpec, StepOutcome};
+use crate::real::Dtype;
+use crate::registry;
+use crate::schedule::Schedule;
+use crate::tensor::{numel, GradSet, ParamInfo, ParamSet};
+use crate::transform::Transform;
+
+/// A parsed, validated replay spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplaySpec {
+    /// The optimizer's configuration.
+    pub optimizer: OptimizerSpec,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Initial parameters: name, shape, row-major values.
+    pub params: Vec<(String, Vec<usize>, Vec<f64>)>,
+    /// Gradients of each step by parameter name; a missing name is frozen that step.
+    pub steps: Vec<BTreeMap<String, Vec<f64>>>,
+}
+
+/// How to run a replay.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Save after this many steps, drop the optimizer, load into a fresh one, continue.
+    pub resume_at: Option<usize>,
+    /// Where the resume state goes (default: a temporary file, removed afterwards).
+    pub state_path: Option<PathBuf>,
+    /// Kernel override.
+    pub kernel: Option<Kernel>,
+}
+
+/// The parameters after every step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplayOutput {
+    /// Parameter names in spec order.
+    pub names: Vec<String>,
+    /// `trajectory[t][i]`: values of parameter `i` after step `t + 1`.
+    pub trajectory: Vec<Vec<Vec<f64>>>,
+    /// Steps skipped for non-finite gradients (policy `skip`).
+    pub skipped_steps: u64,
+    /// Set when a step failed (e.g. a non-finite gradient under policy `error`); the trajectory stops before it.
+    pub error: Option<String>,
+}
+
+impl ReplayOutput {
+    /// `{"trajectory": [{"w": [...], ...}, ...], "skipped_steps": N}` (plus `"error"` if a step failed).
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(64 + self.trajectory.len() * 64);
+        s.push_str("{\"trajectory\": [");
+        for (t, step) in self.trajectory.iter().enumerate() {
+            if t > 0 {
+                s.push_str(", ");
+            }
+            s.push('{');
+            for (i, (name, vals)) in self.names.iter().zip(step).enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push_str(&Value::String(name.clone()).to_string());
+                s.push_str(": [");
+                for (j, &x) in vals.iter().enumerate() {
+                    if j > 0 {
+                        s.push_str(", ");
+                    }
+                    json::write_f64(&mut s, x);
+                }
+                s.push(']');
+            }
+            s.push('}');
+        }
+        s.push_str("], \"skipped_steps\": ");
+        s.push_str(&self.skipped_steps.to_string());
+        if let Some(e) = &self.error {
+            s.push_str(", \"error\": ");
+            s.push_str(&Value::String(e.clone()).to_string());
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+fn spec_err(msg: impl Into<String>) -> Error {
+    Error::Spec(msg.into())
+}
+
+fn numbers(v: &Value, what: &str) -> Result<Vec<f64>> {
+    let a = v.as_array().ok_or_else(|| spec_err(format!("{what}: expected an array of numbers")))?;
+    a.iter()
+        .enumerate()
+        .map(|(i, x)| value_as_f64(x).ok_or_else(|| spec_err(format!("{what}[{i}]: expected a number, got {x}"))))
+        .collect()
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
+    v.as_object().ok_or_else(|| spec_err(format!("{what}: expected a JSON object")))
+}
+
+fn check_keys(m: &Map<String, Value>, what: &str, known: &[&str]) -> Result<()> {
+    for k in m.keys() {
+        if !known.contains(&k.as_str()) {
+            return Err(spec_err(format!("{what}: unknown field `{k}` (known: {})", known.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// Top-level fields a spec may carry.
+pub const SPEC_FIELDS: &[&str] = &[
+    "optimizer", "dtype", "hyper", "groups", "params", "steps", "nonfinite", "schedule", "transforms", "name", "meta",
+    "comment",
+];
+
+/// Parses and validates a spec (JSON text, Python's `NaN`/`Infinity` allowed).
+pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
+    let root = json::parse(text).map_err(|e| spec_err(format!("not valid JSON: {e}")))?;
+    let m = object(&root, "spec")?;
+    check_keys(m, "spec", SPEC_FIELDS)?;
+    let name = m
+        .get("optimizer")
+        .and_then(Value::as_str)
+        .ok_or_else(|| spec_err("`optimizer`: required, a registry name such as \"adamw\""))?;
+    registry::lookup(name)?;
+    let dtype = match m.get("dtype") {
+        None => Dtype::F64,
+        Some(v) => v
+            .as_str()
+            .and_then(Dtype::parse)
+            .ok_or_else(|| spec_err(format!("`dtype`: expected \"f32\" or \"f64\", got {v}")))?,
+    };
+    let hyper: Hyper = match m.get("hyper") {
+        None | Some(Value::Null) => Hyper::new(),
+        Some(v) => object(v, "`hyper`")?.clone().into_iter().collect(),
+    };
+    let mut spec = OptimizerSpec::new(name, &hyper);
+    if let Some(v) = m.get("nonfinite") {
+        spec.nonfinite = v
+            .as_str()
+            .and_then(NonFinite::parse)
+            .ok_or_else(|| spec_err(format!("`nonfinite`: expected \"error\" or \"skip\", got {v}")))?;
+    }
+    if let Some(v) = m.get("schedule") {
+        spec.schedule = serde_json::from_value::<Schedule>(v.clone()).map_err(|e| spec_err(format!("`schedule`: {e}")))?;
+    }
+    if let Some(v) = m.get("transforms") {
+        spec.transforms =
+            serde_json::from_value::<Vec<Transform>>(v.clone()).map_err(|e| spec_err(format!("`transforms`: {e}")))?;
+    }
+
+    let mut params = Vec::new();
+    let plist = m
+        .get("params")
+        .and_then(Value::as_array)
+        .ok_or_else(|| spec_err("`params`: required, an array of {\"name\", \"shape\", \"data\"}"))?;
+    for (i, p) in plist.iter().enumerate() {
+        let what = format!("params[{i}]");
+        let pm = object(p, &what)?;
+        check_keys(pm, &what, &["name", "shape", "data"])?;
+        let pname = pm
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| spec_err(format!("{what}.name: required, a non-empty string")))?;
+        let what = format!("params[{i}] (`{pname}`)");
+        let shape: Vec<usize> = pm
+            .get("shape")
+            .and_then(Value::as_array)
+            .ok_or_else(|| spec_err(format!("{what}.shape: required, an array of sizes")))?
+            .iter()
+            .map(|d| {
+                d.as_u64()
+                    .and_then(|d| usize::try_from(d).ok())
+                    .ok_or_else(|| spec_err(format!("{what}.shape: {d} is not a non-negative integer")))
+            })
+            .collect::<Result<_>>()?;
+        let n = numel(&shape).ok_or_else(|| spec_err(format!("{what}.shape: {shape:?} overflows")))?;
+        let data = numbers(
+            pm.get("data").ok_or_else(|| spec_err(format!("{what}.data: required")))?,
+            &format!("{what}.data"),
+        )?;
+        if data.len() != n {
+            return Err(spec_err(format!(
+                "{what}.data: has {} values, shape {shape:?} needs {n}",
+                data.len()
+            )));
+        }
+        if params.iter().any(|(n, _, _): &(String, _, _)| n == pname) {
+            return Err(spec_err(format!("{what}.name: duplicate parameter name")));
+        }
+        params.push((pname.to_string(), shape, data));
+    }
+
+    if let Some(v) = m.get("groups") {
+        let arr = match v {
+            Value::Null => Vec::new(),
+            Value::Array(a) => a.clone(),
+            _ => return Err(spec_err("`groups`: expected an array")),
+        };
+        for (i, g) in arr.iter().enumerate() {
+            let what = format!("groups[{i}]");
+            let gm = object(g, &what)?;
+            check_keys(gm, &what, &["params", "hyper"])?;
+            let names: Vec<String> = gm
+                .get("params")
+                .and_then(Value::as_array)
+                .ok_or_else(|| spec_err(format!("{what}.params: required, an array of parameter names")))?
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| spec_err(format!("{what}.params: {n} is not a name")))
+                })
+                .collect::<Result<_>>()?;
+            for n in &names {
+                if !params.iter().any(|(p, _, _)| p == n) {
+                    return Err(spec_err(format!("{what}.params: `{n}` is not a parameter")));
+                }
+            }
+            let gh: Hyper = match gm.get("hyper") {
+                None | Some(Value::Null) => Hyper::new(),
+                Some(h) => object(h, &format!("{what}.hyper"))?.clone().into_iter().collect(),
+            };
+            spec.groups.push(GroupSpec::names(names, gh));
+        }
+    }
+
+    let slist = m
+        .get("steps")
+        .and_then(Value::as_array)
+        .ok_or_else(|| spec_err("`steps`: required, an array of {\"grads\": {...}}"))?;
+    let mut steps = Vec::with_capacity(slist.len());
+    for (t, s) in slist.iter().enumerate() {
+        let what = format!("steps[{t}]");
+        let sm = object(s, &what)?;
+        check_keys(sm, &what, &["grads"])?;
+        let grads = match sm.get("grads") {
+            None | Some(Value::Null) => Map::new(),
+            Some(g) => object(g, &format!("{what}.grads"))?.clone(),
+        };
+        let mut step = BTreeMap::new();
+        for (name, g) in &grads {
+            let Some((_, _, data)) = params.iter().find(|(p, _, _)| p == name) else {
+                return Err(spec_err(format!("{what}.grads: `{name}` is not a parameter")));
+            };
+            let g = numbers(g, &format!("{what}.grads.{name}"))?;
+            if g.len() != data.len() {
+                return Err(spec_err(format!(
+                    "{what}.grads.{name}: has {} values, the parameter has {}",
+                    g.len(),
+                    data.len()
+                )));
+            }
+            step.insert(name.clone(), g);
+        }
+        steps.push(step);
+    }
+
+    let rs = ReplaySpec {
+        optimizer: spec,
+        dtype,
+        params,
+        steps,
+    };
+    // Build once to surface hyperparameter errors before any work.
+    let infos: Vec<ParamInfo> = rs
+        .params
+        .iter()
+        .map(|(n, s, _)| ParamInfo {
+            name: n.clone(),
+            shape: s.clone(),
+        })
+        .collect();
+    Optimizer::<f64>::from_spec(rs.optimizer.clone(), &infos)?;
+    Ok(rs)
+}
+
+/// Runs a replay.
+pub fn replay(spec: &ReplaySpec, opts: &ReplayOptions) -> Result<ReplayOutput> {
+    match spec.dtype {
+        Dtype::F32 => run::<f32>(spec, opts),
+        Dtype::F64 => run::<f64>(spec, opts),
+    }
+}
+
+fn run<F: Float>(spec: &ReplaySpec, opts: &ReplayOptions) -> Result<ReplayOutput> {
+    let mut ospec = spec.optimizer.clone();
+    if let Some(k) = opts.kernel {
+        ospec.kernel = k;
+    }
+    let mut params = ParamSet::<F>::new();
+    for (n, s, d) in &spec.params {
+        params.push(n.clone(), s, d.iter().map(|&x| F::from_f64(x)).collect())?;
+    }
+    if let Some(k) = opts.resume_at {
+        if k > spec.steps.len() {
+            return Err(spec_err(format!(
+                "--resume-at {k}: the spec has only {} steps",
+                spec.steps.len()
+            )));
+        }
+    }
+    let mut opt = ospec.clone().build(&params)?;
+    let mut out = ReplayOutput {
+        names: spec.params.iter().map(|(n, _, _)| n.clone()).collect(),
+        trajectory: Vec::with_capacity(spec.steps.len()),
+        skipped_steps: 0,
+        error: None,
+    };
+    let mut grads = GradSet::<F>::new();
+    for (t, step) in spec.steps.iter().enumerate() {
+        if opts.resume_at == Some(t) {
+            opt = resume(opt, &ospec, &params, opts)?;
+        }
+        grads.clear();
+        for (n, g) in step {
+            grads.insert(n.clone(), g.iter().map(|&x| F::from_f64(x)).collect());
+        }
+        match opt.step(&mut params, &mut grads) {
+            Ok(StepOutcome::Applied | StepOutcome::Skipped) => {}
+            Err(e) => {
+                out.error = Some(format!("step {}: {e}", t + 1));
+                break;
+            }
+        }
+        out.trajectory.push(
+            params
+                .iter()
+                .map(|p| p.data.iter().map(|x| x.to_f64()).collect())
+                .collect(),
+        );
+    }
+    if opts.resume_at == Some(spec.steps.len()) && out.error.is_none() {
+        opt = resume(opt, &ospec, &params, opts)?;
+    }
+    out.skipped_steps = opt.skipped_steps();
+    Ok(out)
+}
+
+fn resume<F: Float>(
+    opt: Optimizer<F>,
+    ospec: &OptimizerSpec,
+    params: &ParamSet<F>,
+    opts: &ReplayOptions,
+) -> Result<Optimizer<F>> {
+    let (path, temporary) = match &opts.state_path {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("steepest-replay-{}-{:p}.safetensors", std::process::id(), &opt)),
+            true,
+        ),
+    };
+    opt.save_state(&path)?;
+    drop(opt);
+    let mut fresh = ospec.clone().build(params)?;
+    let loaded = fresh.load_state(&path);
+    if temporary {
+        let _ = std::fs::remove_file(&path);
+    }
+    loaded?;
+    Ok(fresh)
+}
