@@ -8,7 +8,11 @@ use steepest::replay::{parse_spec, replay, ReplayOptions};
 use steepest::{registry, Kernel};
 
 #[derive(Parser)]
-#[command(name = "steepest", version, about = "Convergent optimization algorithms: fast, verified optimizers.")]
+#[command(
+    name = "steepest",
+    version,
+    about = "Convergent optimization algorithms: fast, verified optimizers."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -138,7 +138,11 @@ impl<'a> HyperReader<'a> {
 
     /// `x >= 0` and finite (NaN fails).
     pub fn non_negative(&self, key: &str, x: f64) -> Result<()> {
-        self.check(x >= 0.0 && x.is_finite(), key, format!("must be a finite number >= 0, got {x}"))
+        self.check(
+            x >= 0.0 && x.is_finite(),
+            key,
+            format!("must be a finite number >= 0, got {x}"),
+        )
     }
 
     /// `0 <= x < 1` (NaN fails).
@@ -148,8 +152,16 @@ impl<'a> HyperReader<'a> {
 
     /// Both entries of a `betas`-style pair in `[0, 1)`.
     pub fn betas(&self, key: &str, b: (f64, f64)) -> Result<()> {
-        self.check((0.0..1.0).contains(&b.0), key, format!("beta1 must be in [0, 1), got {}", b.0))?;
-        self.check((0.0..1.0).contains(&b.1), key, format!("beta2 must be in [0, 1), got {}", b.1))
+        self.check(
+            (0.0..1.0).contains(&b.0),
+            key,
+            format!("beta1 must be in [0, 1), got {}", b.0),
+        )?;
+        self.check(
+            (0.0..1.0).contains(&b.1),
+            key,
+            format!("beta2 must be in [0, 1), got {}", b.1),
+        )
     }
 
     /// Rejects keys that were never read (PyTorch's implementation flags excepted).

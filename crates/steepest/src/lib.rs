@@ -31,6 +31,9 @@ pub mod hyper;
 pub mod json;
 pub mod kernel;
 pub mod ops;
+// Reference kernels are written as one indexed loop per tensor operation, on
+// purpose: they mirror the papers and PyTorch line by line.
+#[allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
 pub mod optim;
 pub mod optimizer;
 pub mod real;

@@ -76,7 +76,7 @@ pub enum Select {
 impl Select {
     fn matches(&self, p: &ParamInfo) -> bool {
         match self {
-            Select::Names(v) => v.iter().any(|n| *n == p.name),
+            Select::Names(v) => v.contains(&p.name),
             Select::Pattern(g) => glob_match(g.as_bytes(), p.name.as_bytes()),
             Select::Rank(r) => p.shape.len() == *r,
             Select::Shape(s) => p.shape == *s,
@@ -270,7 +270,10 @@ impl<F: Float> Optimizer<F> {
             if let Select::Names(names) = &g.select {
                 for n in names {
                     if !index.contains_key(n) {
-                        return Err(Error::param(n, format!("listed in group {} but not a parameter", gi + 1)));
+                        return Err(Error::param(
+                            n,
+                            format!("listed in group {} but not a parameter", gi + 1),
+                        ));
                     }
                     if let Some(prev) = claimed.insert(n, gi) {
                         return Err(Error::param(n, format!("listed in groups {} and {}", prev + 1, gi + 1)));
@@ -282,7 +285,11 @@ impl<F: Float> Optimizer<F> {
             .iter()
             .map(|info| Registered {
                 info: info.clone(),
-                group: spec.groups.iter().position(|g| g.select.matches(info)).map_or(0, |g| g + 1),
+                group: spec
+                    .groups
+                    .iter()
+                    .position(|g| g.select.matches(info))
+                    .map_or(0, |g| g + 1),
             })
             .collect();
         Ok(Optimizer {
@@ -356,12 +363,18 @@ impl<F: Float> Optimizer<F> {
         }
         for name in grads.names() {
             let Some(&i) = self.index.get(name) else {
-                return Err(Error::param(name, "has a gradient but is not a parameter of this optimizer"));
+                return Err(Error::param(
+                    name,
+                    "has a gradient but is not a parameter of this optimizer",
+                ));
             };
             let want = self.params[i].info.shape.iter().product::<usize>();
             let got = grads.get(name).map_or(0, <[F]>::len);
             if got != want {
-                return Err(Error::param(name, format!("gradient has {got} values, parameter has {want}")));
+                return Err(Error::param(
+                    name,
+                    format!("gradient has {got} values, parameter has {want}"),
+                ));
             }
         }
         Ok(())

@@ -164,7 +164,7 @@ static REGISTRY: &[Entry] = &[
         paper: "Tieleman & Hinton 2012 (RMSprop); Graves 2013, Generating Sequences With Recurrent Neural Networks (centered)",
         summary: "RMSprop with centered and momentum options",
         build: |h| boxed(optim::Rmsprop::from_hyper(h)),
-        demo: r#"{"lr": 0.01}"#,
+        demo: r#"{"lr": 0.05}"#,
         variants: &[
             r#"{"lr": 0.01, "centered": true}"#,
             r#"{"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01}"#,

@@ -103,7 +103,9 @@ fn spec_err(msg: impl Into<String>) -> Error {
 }
 
 fn numbers(v: &Value, what: &str) -> Result<Vec<f64>> {
-    let a = v.as_array().ok_or_else(|| spec_err(format!("{what}: expected an array of numbers")))?;
+    let a = v
+        .as_array()
+        .ok_or_else(|| spec_err(format!("{what}: expected an array of numbers")))?;
     a.iter()
         .enumerate()
         .map(|(i, x)| value_as_f64(x).ok_or_else(|| spec_err(format!("{what}[{i}]: expected a number, got {x}"))))
@@ -111,13 +113,17 @@ fn numbers(v: &Value, what: &str) -> Result<Vec<f64>> {
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
-    v.as_object().ok_or_else(|| spec_err(format!("{what}: expected a JSON object")))
+    v.as_object()
+        .ok_or_else(|| spec_err(format!("{what}: expected a JSON object")))
 }
 
 fn check_keys(m: &Map<String, Value>, what: &str, known: &[&str]) -> Result<()> {
     for k in m.keys() {
         if !known.contains(&k.as_str()) {
-            return Err(spec_err(format!("{what}: unknown field `{k}` (known: {})", known.join(", "))));
+            return Err(spec_err(format!(
+                "{what}: unknown field `{k}` (known: {})",
+                known.join(", ")
+            )));
         }
     }
     Ok(())
@@ -125,7 +131,17 @@ fn check_keys(m: &Map<String, Value>, what: &str, known: &[&str]) -> Result<()> 
 
 /// Top-level fields a spec may carry.
 pub const SPEC_FIELDS: &[&str] = &[
-    "optimizer", "dtype", "hyper", "groups", "params", "steps", "nonfinite", "schedule", "transforms", "name", "meta",
+    "optimizer",
+    "dtype",
+    "hyper",
+    "groups",
+    "params",
+    "steps",
+    "nonfinite",
+    "schedule",
+    "transforms",
+    "name",
+    "meta",
     "comment",
 ];
 
@@ -158,7 +174,8 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
             .ok_or_else(|| spec_err(format!("`nonfinite`: expected \"error\" or \"skip\", got {v}")))?;
     }
     if let Some(v) = m.get("schedule") {
-        spec.schedule = serde_json::from_value::<Schedule>(v.clone()).map_err(|e| spec_err(format!("`schedule`: {e}")))?;
+        spec.schedule =
+            serde_json::from_value::<Schedule>(v.clone()).map_err(|e| spec_err(format!("`schedule`: {e}")))?;
     }
     if let Some(v) = m.get("transforms") {
         spec.transforms =
@@ -193,7 +210,8 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
             .collect::<Result<_>>()?;
         let n = numel(&shape).ok_or_else(|| spec_err(format!("{what}.shape: {shape:?} overflows")))?;
         let data = numbers(
-            pm.get("data").ok_or_else(|| spec_err(format!("{what}.data: required")))?,
+            pm.get("data")
+                .ok_or_else(|| spec_err(format!("{what}.data: required")))?,
             &format!("{what}.data"),
         )?;
         if data.len() != n {

@@ -135,7 +135,10 @@ impl Schedule {
                     return bad("min_factor", format!("must be in [0, 1], got {min_factor}"));
                 }
                 if warmup_steps > total_steps {
-                    return bad("warmup_steps", format!("{warmup_steps} exceeds total_steps {total_steps}"));
+                    return bad(
+                        "warmup_steps",
+                        format!("{warmup_steps} exceeds total_steps {total_steps}"),
+                    );
                 }
                 Ok(())
             }

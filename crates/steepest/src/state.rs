@@ -159,15 +159,23 @@ impl<F: Float> Optimizer<F> {
             .parse()
             .map_err(|_| bad("format_version is not a number"))?;
         if version != FORMAT_VERSION {
-            return Err(bad(format!("format_version {version} is not supported (this build reads {FORMAT_VERSION})")));
+            return Err(bad(format!(
+                "format_version {version} is not supported (this build reads {FORMAT_VERSION})"
+            )));
         }
         let opt = get("optimizer")?;
         if *opt != self.spec.name {
-            return Err(bad(format!("the file holds `{opt}` state; this optimizer is `{}`", self.spec.name)));
+            return Err(bad(format!(
+                "the file holds `{opt}` state; this optimizer is `{}`",
+                self.spec.name
+            )));
         }
         let dtype = get("dtype")?;
         if dtype != F::DTYPE.name() {
-            return Err(bad(format!("the file holds {dtype} state; this optimizer runs in {}", F::DTYPE)));
+            return Err(bad(format!(
+                "the file holds {dtype} state; this optimizer runs in {}",
+                F::DTYPE
+            )));
         }
         let metas: Vec<ParamMeta> =
             serde_json::from_str(get("params")?).map_err(|e| bad(format!("metadata `params` is malformed ({e})")))?;
@@ -200,7 +208,10 @@ impl<F: Float> Optimizer<F> {
             }
         }
         if let Some(extra) = metas.iter().find(|m| !self.index.contains_key(&m.name)) {
-            return Err(bad(format!("the file has parameter `{}`, which this optimizer does not", extra.name)));
+            return Err(bad(format!(
+                "the file has parameter `{}`, which this optimizer does not",
+                extra.name
+            )));
         }
 
         let mut state = BTreeMap::new();
@@ -220,11 +231,13 @@ impl<F: Float> Optimizer<F> {
                     ))
                 })?;
                 if view.dtype() != st_dtype(F::DTYPE) || view.shape() != r.info.shape.as_slice() {
-                    return Err(bad(format!("tensor `{key}` has dtype {:?} shape {:?}", view.dtype(), view.shape())));
+                    return Err(bad(format!(
+                        "tensor `{key}` has dtype {:?} shape {:?}",
+                        view.dtype(),
+                        view.shape()
+                    )));
                 }
-                let want = sums
-                    .get(&key)
-                    .ok_or_else(|| bad(format!("no checksum for `{key}`")))?;
+                let want = sums.get(&key).ok_or_else(|| bad(format!("no checksum for `{key}`")))?;
                 if format!("{:016x}", checksum(view.data())) != *want {
                     return Err(bad(format!("tensor `{key}` is corrupted (checksum mismatch)")));
                 }

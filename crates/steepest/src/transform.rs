@@ -55,7 +55,11 @@ impl Transform {
         if ok && x.is_finite() {
             Ok(())
         } else {
-            Err(Error::hyper("transform", field, format!("must be a finite number >= 0 (> 0 for max_norm), got {x}")))
+            Err(Error::hyper(
+                "transform",
+                field,
+                format!("must be a finite number >= 0 (> 0 for max_norm), got {x}"),
+            ))
         }
     }
 
@@ -117,7 +121,7 @@ impl Transform {
 fn scale_in_place<F: Real>(x: &mut [F], c: F) {
     for_each_chunk_mut(x, |chunk| {
         for v in chunk.iter_mut() {
-            *v = *v * c;
+            *v *= c;
         }
     });
 }

@@ -52,7 +52,10 @@ fn cases(dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
 /// happened to land.
 pub fn rel_error(got: &[f64], want: &[f64]) -> f64 {
     let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
-    got.iter().zip(want).map(|(g, w)| (g - w).abs() / scale).fold(0.0, f64::max)
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs() / scale)
+        .fold(0.0, f64::max)
 }
 
 fn check_dir(dir: &Path, kernel: Kernel) -> (usize, f64, f64) {

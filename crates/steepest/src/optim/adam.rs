@@ -84,7 +84,14 @@ impl Adam {
         let bc2 = 1.0 - b2.powf(t);
         let decoupled = self.decoupled_weight_decay && self.weight_decay != 0.0;
         Scalars {
-            prep: GradPrep::new(self.maximize, if self.decoupled_weight_decay { 0.0 } else { self.weight_decay }),
+            prep: GradPrep::new(
+                self.maximize,
+                if self.decoupled_weight_decay {
+                    0.0
+                } else {
+                    self.weight_decay
+                },
+            ),
             decay: decoupled.then(|| F::from_f64(1.0 - ctx.lr * self.weight_decay)),
             m: Lerp::new(1.0 - b1),
             b2: F::from_f64(b2),

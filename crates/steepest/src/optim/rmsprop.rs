@@ -61,7 +61,11 @@ impl Rmsprop {
             maximize: r.bool("maximize", false)?,
         };
         r.non_negative("lr", a.lr)?;
-        r.check((0.0..=1.0).contains(&a.alpha), "alpha", format!("must be in [0, 1], got {}", a.alpha))?;
+        r.check(
+            (0.0..=1.0).contains(&a.alpha),
+            "alpha",
+            format!("must be in [0, 1], got {}", a.alpha),
+        )?;
         r.non_negative("eps", a.eps)?;
         r.non_negative("weight_decay", a.weight_decay)?;
         r.non_negative("momentum", a.momentum)?;

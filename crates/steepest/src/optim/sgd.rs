@@ -61,7 +61,11 @@ impl Sgd {
         };
         r.non_negative("lr", s.lr)?;
         r.non_negative("momentum", s.momentum)?;
-        r.check(s.dampening.is_finite(), "dampening", format!("must be finite, got {}", s.dampening))?;
+        r.check(
+            s.dampening.is_finite(),
+            "dampening",
+            format!("must be finite, got {}", s.dampening),
+        )?;
         r.non_negative("weight_decay", s.weight_decay)?;
         r.check(
             !s.nesterov || (s.momentum > 0.0 && s.dampening == 0.0),

@@ -1,0 +1,522 @@
+//! End-to-end tests of the `steepest` binary: resume and kernel invariance
+//! over every classic fixture, one-line errors for bad input, non-finite
+//! gradient policies, `list`, `--help` and state files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_steepest"));
+    // A panic must never show a backtrace hint, even with backtraces enabled.
+    c.env("RUST_BACKTRACE", "1");
+    c
+}
+
+fn classic_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference/classic")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn classic_specs() -> Vec<(String, PathBuf)> {
+    let dir = classic_dir();
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_name()?.to_str()?.strip_suffix(".spec.json")?.to_string();
+            Some((name, p))
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no fixtures in {}", dir.display());
+    v
+}
+
+/// A scratch directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "steepest-cli-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("cannot run the steepest binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn replay(spec: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn replay_ok(spec: &Path, out: &Path, extra: &[&str]) -> Vec<u8> {
+    let o = replay(spec, out, extra);
+    assert!(
+        o.status.success(),
+        "{} {extra:?}: exit {:?}, stderr: {}",
+        spec.display(),
+        o.status.code(),
+        stderr(&o)
+    );
+    std::fs::read(out).unwrap()
+}
+
+fn n_steps(spec: &Path) -> usize {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    v["steps"].as_array().unwrap().len()
+}
+
+/// Asserts a failed run with exactly one line on stderr that contains every
+/// string of `names` and no sign of a panic.
+fn assert_one_line_error(o: &Output, what: &str, names: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "{what}: expected failure, got success; stderr: {err}");
+    assert_eq!(o.status.code(), Some(1), "{what}: exit status {:?}; stderr: {err}", o.status.code());
+    let trimmed = err.trim_end_matches('\n');
+    assert!(!trimmed.is_empty(), "{what}: empty stderr");
+    assert!(!trimmed.contains('\n'), "{what}: stderr has more than one line:\n{err}");
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "internal error"] {
+        assert!(!err.contains(bad), "{what}: stderr contains `{bad}`: {err}");
+    }
+    for n in names {
+        assert!(err.contains(n), "{what}: stderr does not name `{n}`: {err}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resume and kernel invariance over every fixture.
+
+#[test]
+fn resume_is_bit_identical_for_every_fixture() {
+    let tmp = Scratch::new("resume");
+    for (name, spec) in classic_specs() {
+        let n = n_steps(&spec);
+        let base = replay_ok(&spec, &tmp.path(&format!("{name}.json")), &[]);
+        let mut ks = vec![0, 1, n / 2, n.saturating_sub(1), n];
+        ks.dedup();
+        for k in ks {
+            let out = tmp.path(&format!("{name}.resume{k}.json"));
+            let got = replay_ok(&spec, &out, &["--resume-at", &k.to_string()]);
+            assert!(got == base, "{name}: --resume-at {k} changes the output");
+        }
+    }
+}
+
+#[test]
+fn reference_kernel_equals_fused_for_every_fixture() {
+    let tmp = Scratch::new("kernel");
+    for (name, spec) in classic_specs() {
+        let fused = replay_ok(&spec, &tmp.path(&format!("{name}.fused.json")), &["--kernel", "fused"]);
+        let reference = replay_ok(&spec, &tmp.path(&format!("{name}.ref.json")), &["--kernel", "reference"]);
+        assert!(fused == reference, "{name}: reference and fused kernels differ");
+        let default = replay_ok(&spec, &tmp.path(&format!("{name}.default.json")), &[]);
+        assert!(default == fused, "{name}: default kernel output differs from fused");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input.
+
+/// A small valid spec: two parameters (one a scalar), three steps.
+fn base_spec(optimizer: &str) -> Value {
+    serde_json::json!({
+        "optimizer": optimizer,
+        "dtype": "f64",
+        "hyper": {"lr": 0.01},
+        "params": [
+            {"name": "w", "shape": [2, 2], "data": [1.0, -2.0, 3.0, -4.0]},
+            {"name": "bias", "shape": [], "data": [0.5]}
+        ],
+        "steps": [
+            {"grads": {"w": [0.1, 0.2, 0.3, 0.4], "bias": [0.1]}},
+            {"grads": {"w": [0.2, -0.1, 0.0, 0.4]}},
+            {"grads": {"w": [-0.1, 0.2, 0.3, 0.1], "bias": [-0.2]}}
+        ]
+    })
+}
+
+fn check_bad_spec(tmp: &Scratch, what: &str, spec: &Value, names: &[&str]) {
+    check_bad_text(tmp, what, &serde_json::to_string_pretty(spec).unwrap(), names);
+}
+
+fn check_bad_text(tmp: &Scratch, what: &str, text: &str, names: &[&str]) {
+    let file = what.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let spec = tmp.write(&format!("{file}.spec.json"), text);
+    let o = replay(&spec, &tmp.path(&format!("{file}.out.json")), &[]);
+    assert_one_line_error(&o, what, names);
+}
+
+#[test]
+fn base_spec_is_valid() {
+    let tmp = Scratch::new("base");
+    for name in ["sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop"] {
+        let spec = tmp.write(&format!("{name}.json"), &base_spec(name).to_string());
+        let out: Value = serde_json::from_slice(&replay_ok(&spec, &tmp.path(&format!("{name}.out")), &[])).unwrap();
+        assert_eq!(out["trajectory"].as_array().unwrap().len(), 3, "{name}");
+        assert_eq!(out["skipped_steps"], 0, "{name}");
+    }
+}
+
+#[test]
+fn bad_spec_structure_is_a_one_line_error() {
+    let tmp = Scratch::new("badspec");
+
+    let mut s = base_spec("adam");
+    s["optimizer"] = "adamq".into();
+    check_bad_spec(&tmp, "unknown optimizer", &s, &["adamq"]);
+
+    let mut s = base_spec("adam");
+    s["hyper"]["lerning_rate"] = 0.1.into();
+    check_bad_spec(&tmp, "unknown hyperparameter", &s, &["lerning_rate"]);
+
+    let mut s = base_spec("adam");
+    s["params"][0]["data"] = serde_json::json!([1.0, 2.0, 3.0]);
+    check_bad_spec(&tmp, "wrong data length", &s, &["`w`"]);
+
+    let mut s = base_spec("adam");
+    s["steps"][1]["grads"]["w"] = serde_json::json!([1.0, 2.0]);
+    // Steps are 0-based in the spec: `steps[1]`.
+    check_bad_spec(&tmp, "wrong grad length", &s, &["steps[1]", "w"]);
+
+    let mut s = base_spec("adam");
+    s["steps"][2]["grads"]["ghost"] = serde_json::json!([1.0]);
+    check_bad_spec(&tmp, "grads for a missing param", &s, &["ghost"]);
+
+    for (i, shape) in [
+        serde_json::json!([2, -2]),
+        serde_json::json!([2.5, 2]),
+        serde_json::json!(["2", 2]),
+        serde_json::json!(4),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = base_spec("adam");
+        s["params"][0]["shape"] = shape.clone();
+        check_bad_spec(&tmp, &format!("bad shape {i} {shape}"), &s, &["shape", "w"]);
+    }
+
+    let mut s = base_spec("adam");
+    s["groups"] = serde_json::json!([{"params": ["w", "phantom"], "hyper": {"lr": 0.1}}]);
+    check_bad_spec(&tmp, "group naming an unknown param", &s, &["phantom"]);
+
+    check_bad_text(&tmp, "malformed json", r#"{"optimizer": "adam", "params": ["#, &["JSON"]);
+    check_bad_text(&tmp, "empty file", "", &["JSON"]);
+}
+
+#[test]
+fn invalid_hyperparameters_name_the_field() {
+    let tmp = Scratch::new("hyper");
+    let all = ["sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop"];
+    let adams = ["adam", "adamw", "adamax"];
+    let with_eps = ["adam", "adamw", "adamax", "adagrad", "rmsprop"];
+    let mut cases: Vec<(&str, Value, &[&str])> = Vec::new();
+    for o in all {
+        cases.push((o, serde_json::json!({"lr": -0.01}), &["lr"]));
+        cases.push((o, serde_json::json!({"weight_decay": -0.01}), &["weight_decay"]));
+    }
+    for o in adams {
+        cases.push((o, serde_json::json!({"betas": [1.0, 0.999]}), &["betas"]));
+        cases.push((o, serde_json::json!({"betas": [0.9, -0.1]}), &["betas"]));
+    }
+    for o in with_eps {
+        cases.push((o, serde_json::json!({"eps": -1e-8}), &["eps"]));
+    }
+    cases.push(("sgd", serde_json::json!({"nesterov": true, "momentum": 0.0}), &["nesterov"]));
+    cases.push((
+        "sgd",
+        serde_json::json!({"nesterov": true, "momentum": 0.9, "dampening": 0.1}),
+        &["nesterov"],
+    ));
+    cases.push(("rmsprop", serde_json::json!({"alpha": -0.1}), &["alpha"]));
+    cases.push(("adagrad", serde_json::json!({"lr_decay": -1.0}), &["lr_decay"]));
+    for (o, h, names) in cases {
+        let mut s = base_spec(o);
+        s["hyper"] = h.clone();
+        check_bad_spec(&tmp, &format!("{o} {h}"), &s, names);
+        // The same values in a parameter group are rejected too.
+        let mut s = base_spec(o);
+        s["groups"] = serde_json::json!([{"params": ["bias"], "hyper": h}]);
+        check_bad_spec(&tmp, &format!("{o} group {h}"), &s, names);
+    }
+}
+
+#[test]
+fn bad_command_lines_are_one_line_errors() {
+    let tmp = Scratch::new("cmdline");
+    let spec = tmp.write("ok.json", &base_spec("adam").to_string());
+    let out = tmp.path("out.json");
+
+    let missing = tmp.path("no-such-spec.json");
+    let o = replay(&missing, &out, &[]);
+    assert_one_line_error(&o, "missing file", &["no-such-spec.json"]);
+
+    let o = replay(&spec, &out, &["--resume-at", "4"]);
+    assert_one_line_error(&o, "--resume-at too large", &["--resume-at", "4"]);
+
+    let o = replay(&spec, &out, &["--kernel", "bogus"]);
+    assert_one_line_error(&o, "--kernel bogus", &["bogus"]);
+}
+
+// ---------------------------------------------------------------------------
+// Non-finite gradients.
+
+const NONFINITE_FIXTURE: &str = "adam_amsgrad_f64";
+/// Step (1-based) whose gradient is made non-finite.
+const BAD_STEP: usize = 3;
+
+fn fixture_value(name: &str) -> Value {
+    let text = std::fs::read_to_string(classic_dir().join(format!("{name}.spec.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A parameter with a non-empty gradient at step `BAD_STEP`.
+fn victim(spec: &Value) -> String {
+    spec["steps"][BAD_STEP - 1]["grads"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, g)| !g.as_array().unwrap().is_empty())
+        .map(|(n, _)| n.clone())
+        .expect("no non-empty gradient at the chosen step")
+}
+
+/// The fixture's text with `token` (a bare JSON token such as `NaN`) as the
+/// first gradient value of `param` at step `BAD_STEP`.
+fn with_nonfinite(spec: &Value, param: &str, token: &str, policy: Option<&str>) -> String {
+    let mut s = spec.clone();
+    match policy {
+        Some(p) => s["nonfinite"] = p.into(),
+        None => {
+            s.as_object_mut().unwrap().remove("nonfinite");
+        }
+    }
+    s["steps"][BAD_STEP - 1]["grads"][param][0] = "@@NONFINITE@@".into();
+    let text = serde_json::to_string_pretty(&s).unwrap();
+    assert_eq!(text.matches("\"@@NONFINITE@@\"").count(), 1);
+    text.replace("\"@@NONFINITE@@\"", token)
+}
+
+fn trajectory(out: &Value) -> &Vec<Value> {
+    out["trajectory"].as_array().expect("output has a trajectory")
+}
+
+#[test]
+fn nonfinite_gradient_error_policy() {
+    let tmp = Scratch::new("nf-error");
+    let spec = fixture_value(NONFINITE_FIXTURE);
+    let param = victim(&spec);
+    let clean = tmp.write("clean.json", &spec.to_string());
+    let clean_out: Value = serde_json::from_slice(&replay_ok(&clean, &tmp.path("clean.out"), &[])).unwrap();
+    for (i, token) in ["NaN", "Infinity", "-Infinity"].into_iter().enumerate() {
+        for policy in [Some("error"), None] {
+            let what = format!("{token} with policy {policy:?}");
+            let path = tmp.write(&format!("nf{i}-{}.json", policy.is_some()), &with_nonfinite(&spec, &param, token, policy));
+            let out_path = tmp.path(&format!("nf{i}-{}.out", policy.is_some()));
+            let o = replay(&path, &out_path, &[]);
+            assert_one_line_error(&o, &what, &[&format!("`{param}`")]);
+            let text = std::fs::read_to_string(&out_path).unwrap_or_else(|e| panic!("{what}: no output file: {e}"));
+            let out: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: output not JSON: {e}"));
+            let traj = trajectory(&out);
+            assert_eq!(traj.len(), BAD_STEP - 1, "{what}: trajectory length");
+            assert_eq!(traj[..], trajectory(&clean_out)[..BAD_STEP - 1], "{what}: steps before the bad one");
+            let err = out["error"].as_str().unwrap_or_else(|| panic!("{what}: no `error` field: {text}"));
+            assert!(err.contains(&param), "{what}: error field does not name `{param}`: {err}");
+            assert_eq!(out["skipped_steps"], 0, "{what}");
+        }
+    }
+}
+
+#[test]
+fn nonfinite_gradient_skip_policy() {
+    let tmp = Scratch::new("nf-skip");
+    let spec = fixture_value(NONFINITE_FIXTURE);
+    let param = victim(&spec);
+    let mut removed = spec.clone();
+    removed["nonfinite"] = "skip".into();
+    removed["steps"].as_array_mut().unwrap().remove(BAD_STEP - 1);
+    let removed_path = tmp.write("removed.json", &removed.to_string());
+    let want: Value = serde_json::from_slice(&replay_ok(&removed_path, &tmp.path("removed.out"), &[])).unwrap();
+    let want = trajectory(&want);
+    let n = spec["steps"].as_array().unwrap().len();
+    assert_eq!(want.len(), n - 1);
+    for (i, token) in ["NaN", "Infinity", "-Infinity"].into_iter().enumerate() {
+        for resume in [None, Some("2"), Some("3"), Some("5")] {
+            let what = format!("{token} skip, resume {resume:?}");
+            let path = tmp.write(&format!("skip{i}.json"), &with_nonfinite(&spec, &param, token, Some("skip")));
+            let extra: Vec<&str> = resume.map_or(vec![], |k| vec!["--resume-at", k]);
+            let got: Value = serde_json::from_slice(&replay_ok(&path, &tmp.path("skip.out"), &extra))
+                .unwrap_or_else(|e| panic!("{what}: output not JSON: {e}"));
+            assert_eq!(got["skipped_steps"], 1, "{what}");
+            assert!(got.get("error").is_none(), "{what}: unexpected error {}", got["error"]);
+            let traj = trajectory(&got);
+            assert_eq!(traj.len(), n, "{what}: trajectory length");
+            assert_eq!(traj[BAD_STEP - 1], traj[BAD_STEP - 2], "{what}: skipped step changed the parameters");
+            for t in 0..n {
+                let w = if t < BAD_STEP - 1 { &want[t] } else if t == BAD_STEP - 1 { continue } else { &want[t - 1] };
+                assert_eq!(&traj[t], w, "{what}: step {} differs from the run without step {BAD_STEP}", t + 1);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// list and --help.
+
+#[test]
+fn help_exits_zero() {
+    for args in [&["--help"][..], &["replay", "--help"], &["list", "--help"]] {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(!o.stdout.is_empty(), "{args:?}: no help text");
+    }
+}
+
+const NAMES: [&str; 6] = ["sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop"];
+
+#[test]
+fn list_names_every_optimizer() {
+    let o = run(&["list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first_words: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for n in NAMES {
+        assert!(first_words.contains(&n), "`steepest list` lacks `{n}`:\n{text}");
+    }
+}
+
+#[test]
+fn list_json_defaults_match_pytorch() {
+    let o = run(&["list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("`list --json` is not valid JSON");
+    let list = v.as_array().expect("`list --json` is not an array");
+    let defaults = |name: &str| -> Value {
+        list.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("`list --json` lacks `{name}`"))["defaults"]
+            .clone()
+    };
+    for n in NAMES {
+        let d = defaults(n);
+        assert!(d.is_object(), "{n}: defaults {d}");
+    }
+    let checks: &[(&str, &str, Value)] = &[
+        ("sgd", "lr", 0.001.into()),
+        ("sgd", "momentum", 0.0.into()),
+        ("adam", "lr", 0.001.into()),
+        ("adam", "eps", 1e-8.into()),
+        ("adam", "betas", serde_json::json!([0.9, 0.999])),
+        ("adam", "weight_decay", 0.0.into()),
+        ("adamw", "lr", 0.001.into()),
+        ("adamw", "weight_decay", 0.01.into()),
+        ("adamax", "lr", 0.002.into()),
+        ("adamax", "betas", serde_json::json!([0.9, 0.999])),
+        ("adamax", "eps", 1e-8.into()),
+        ("adagrad", "lr", 0.01.into()),
+        ("adagrad", "eps", 1e-10.into()),
+        ("adagrad", "lr_decay", 0.0.into()),
+        ("adagrad", "initial_accumulator_value", 0.0.into()),
+        ("rmsprop", "lr", 0.01.into()),
+        ("rmsprop", "alpha", 0.99.into()),
+        ("rmsprop", "eps", 1e-8.into()),
+    ];
+    for (n, key, want) in checks {
+        let d = defaults(n);
+        let got = &d[*key];
+        let ok = match (got.as_f64(), want.as_f64()) {
+            (Some(g), Some(w)) => g == w,
+            _ => got == want,
+        };
+        assert!(ok, "{n}.{key}: default {got}, PyTorch's is {want}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State files.
+
+#[test]
+fn state_file_is_left_and_readable_by_python_safetensors() {
+    let tmp = Scratch::new("statefile");
+    let spec = classic_dir().join("adam_amsgrad_f32.spec.json");
+    let base = replay_ok(&spec, &tmp.path("base.json"), &[]);
+    let state = tmp.path("state.safetensors");
+    let got = replay_ok(
+        &spec,
+        &tmp.path("resumed.json"),
+        &["--resume-at", "4", "--state-file", state.to_str().unwrap()],
+    );
+    assert!(got == base, "--state-file changes the output");
+    let bytes = std::fs::read(&state).unwrap_or_else(|e| panic!("no state file at {}: {e}", state.display()));
+    assert!(bytes.len() > 8, "state file too short");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("header is JSON");
+    assert_eq!(header["__metadata__"]["optimizer"], "adam");
+    assert_eq!(header["__metadata__"]["steps"], "4");
+
+    let have_python = Command::new("python3")
+        .args(["-c", "import safetensors, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_python {
+        eprintln!("note: python3 with safetensors and numpy not available; skipping check_safetensors.py");
+        return;
+    }
+    let o = Command::new("python3")
+        .arg(repo_root().join("tools/reference/check_safetensors.py"))
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "check_safetensors.py failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}
