@@ -112,8 +112,16 @@ fn n_steps(spec: &Path) -> usize {
 /// string of `names` and no sign of a panic.
 fn assert_one_line_error(o: &Output, what: &str, names: &[&str]) {
     let err = stderr(o);
-    assert!(!o.status.success(), "{what}: expected failure, got success; stderr: {err}");
-    assert_eq!(o.status.code(), Some(1), "{what}: exit status {:?}; stderr: {err}", o.status.code());
+    assert!(
+        !o.status.success(),
+        "{what}: expected failure, got success; stderr: {err}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{what}: exit status {:?}; stderr: {err}",
+        o.status.code()
+    );
     let trimmed = err.trim_end_matches('\n');
     assert!(!trimmed.is_empty(), "{what}: empty stderr");
     assert!(!trimmed.contains('\n'), "{what}: stderr has more than one line:\n{err}");
@@ -149,7 +157,11 @@ fn reference_kernel_equals_fused_for_every_fixture() {
     let tmp = Scratch::new("kernel");
     for (name, spec) in classic_specs() {
         let fused = replay_ok(&spec, &tmp.path(&format!("{name}.fused.json")), &["--kernel", "fused"]);
-        let reference = replay_ok(&spec, &tmp.path(&format!("{name}.ref.json")), &["--kernel", "reference"]);
+        let reference = replay_ok(
+            &spec,
+            &tmp.path(&format!("{name}.ref.json")),
+            &["--kernel", "reference"],
+        );
         assert!(fused == reference, "{name}: reference and fused kernels differ");
         let default = replay_ok(&spec, &tmp.path(&format!("{name}.default.json")), &[]);
         assert!(default == fused, "{name}: default kernel output differs from fused");
@@ -242,7 +254,12 @@ fn bad_spec_structure_is_a_one_line_error() {
     s["groups"] = serde_json::json!([{"params": ["w", "phantom"], "hyper": {"lr": 0.1}}]);
     check_bad_spec(&tmp, "group naming an unknown param", &s, &["phantom"]);
 
-    check_bad_text(&tmp, "malformed json", r#"{"optimizer": "adam", "params": ["#, &["JSON"]);
+    check_bad_text(
+        &tmp,
+        "malformed json",
+        r#"{"optimizer": "adam", "params": ["#,
+        &["JSON"],
+    );
     check_bad_text(&tmp, "empty file", "", &["JSON"]);
 }
 
@@ -264,7 +281,11 @@ fn invalid_hyperparameters_name_the_field() {
     for o in with_eps {
         cases.push((o, serde_json::json!({"eps": -1e-8}), &["eps"]));
     }
-    cases.push(("sgd", serde_json::json!({"nesterov": true, "momentum": 0.0}), &["nesterov"]));
+    cases.push((
+        "sgd",
+        serde_json::json!({"nesterov": true, "momentum": 0.0}),
+        &["nesterov"],
+    ));
     cases.push((
         "sgd",
         serde_json::json!({"nesterov": true, "momentum": 0.9, "dampening": 0.1}),
@@ -353,7 +374,10 @@ fn nonfinite_gradient_error_policy() {
     for (i, token) in ["NaN", "Infinity", "-Infinity"].into_iter().enumerate() {
         for policy in [Some("error"), None] {
             let what = format!("{token} with policy {policy:?}");
-            let path = tmp.write(&format!("nf{i}-{}.json", policy.is_some()), &with_nonfinite(&spec, &param, token, policy));
+            let path = tmp.write(
+                &format!("nf{i}-{}.json", policy.is_some()),
+                &with_nonfinite(&spec, &param, token, policy),
+            );
             let out_path = tmp.path(&format!("nf{i}-{}.out", policy.is_some()));
             let o = replay(&path, &out_path, &[]);
             assert_one_line_error(&o, &what, &[&format!("`{param}`")]);
@@ -361,9 +385,18 @@ fn nonfinite_gradient_error_policy() {
             let out: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: output not JSON: {e}"));
             let traj = trajectory(&out);
             assert_eq!(traj.len(), BAD_STEP - 1, "{what}: trajectory length");
-            assert_eq!(traj[..], trajectory(&clean_out)[..BAD_STEP - 1], "{what}: steps before the bad one");
-            let err = out["error"].as_str().unwrap_or_else(|| panic!("{what}: no `error` field: {text}"));
-            assert!(err.contains(&param), "{what}: error field does not name `{param}`: {err}");
+            assert_eq!(
+                traj[..],
+                trajectory(&clean_out)[..BAD_STEP - 1],
+                "{what}: steps before the bad one"
+            );
+            let err = out["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no `error` field: {text}"));
+            assert!(
+                err.contains(&param),
+                "{what}: error field does not name `{param}`: {err}"
+            );
             assert_eq!(out["skipped_steps"], 0, "{what}");
         }
     }
@@ -385,7 +418,10 @@ fn nonfinite_gradient_skip_policy() {
     for (i, token) in ["NaN", "Infinity", "-Infinity"].into_iter().enumerate() {
         for resume in [None, Some("2"), Some("3"), Some("5")] {
             let what = format!("{token} skip, resume {resume:?}");
-            let path = tmp.write(&format!("skip{i}.json"), &with_nonfinite(&spec, &param, token, Some("skip")));
+            let path = tmp.write(
+                &format!("skip{i}.json"),
+                &with_nonfinite(&spec, &param, token, Some("skip")),
+            );
             let extra: Vec<&str> = resume.map_or(vec![], |k| vec!["--resume-at", k]);
             let got: Value = serde_json::from_slice(&replay_ok(&path, &tmp.path("skip.out"), &extra))
                 .unwrap_or_else(|e| panic!("{what}: output not JSON: {e}"));
@@ -393,10 +429,25 @@ fn nonfinite_gradient_skip_policy() {
             assert!(got.get("error").is_none(), "{what}: unexpected error {}", got["error"]);
             let traj = trajectory(&got);
             assert_eq!(traj.len(), n, "{what}: trajectory length");
-            assert_eq!(traj[BAD_STEP - 1], traj[BAD_STEP - 2], "{what}: skipped step changed the parameters");
+            assert_eq!(
+                traj[BAD_STEP - 1],
+                traj[BAD_STEP - 2],
+                "{what}: skipped step changed the parameters"
+            );
             for t in 0..n {
-                let w = if t < BAD_STEP - 1 { &want[t] } else if t == BAD_STEP - 1 { continue } else { &want[t - 1] };
-                assert_eq!(&traj[t], w, "{what}: step {} differs from the run without step {BAD_STEP}", t + 1);
+                let w = if t < BAD_STEP - 1 {
+                    &want[t]
+                } else if t == BAD_STEP - 1 {
+                    continue;
+                } else {
+                    &want[t - 1]
+                };
+                assert_eq!(
+                    &traj[t],
+                    w,
+                    "{what}: step {} differs from the run without step {BAD_STEP}",
+                    t + 1
+                );
             }
         }
     }

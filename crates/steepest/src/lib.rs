@@ -53,3 +53,8 @@ pub use real::{Dtype, Real};
 pub use schedule::Schedule;
 pub use tensor::{GradSet, Param, ParamInfo, ParamSet};
 pub use transform::Transform;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
