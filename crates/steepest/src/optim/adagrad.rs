@@ -113,11 +113,14 @@ impl Algorithm for Adagrad {
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         let neg_clr = self.neg_clr::<F>(ctx);
         let eps = F::from_f64(self.eps);
-        zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], |p, g, [s]| {
-            for i in 0..p.len() {
+        zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], move |p, g, [s]| {
+            let n = p.len();
+            let (g, s) = (&g[..n], &mut s[..n]);
+            for i in 0..n {
                 let gi = prep.apply(g[i], p[i]);
-                s[i] = addcmul(s[i], F::ONE, gi, gi);
-                p[i] = addcdiv(p[i], neg_clr, gi, s[i].sqrt() + eps);
+                let si = addcmul(s[i], F::ONE, gi, gi);
+                s[i] = si;
+                p[i] = addcdiv(p[i], neg_clr, gi, si.sqrt() + eps);
             }
         });
     }

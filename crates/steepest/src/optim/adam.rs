@@ -103,6 +103,7 @@ impl Adam {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Scalars<F> {
     prep: GradPrep<F>,
     decay: Option<F>,
@@ -177,35 +178,42 @@ impl Algorithm for Adam {
     }
 
     fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        // Scalars are copied into locals and every flag becomes a select or a
+        // multiplication by 1, so the loop body is branch-free and vectorizes;
+        // the arithmetic is the reference kernel's, element by element.
         let c = self.scalars::<F>(ctx);
-        let update = |p: &mut F, g: F, m: &mut F, v: &mut F| -> F {
-            let gi = c.prep.apply(g, *p);
-            if let Some(decay) = c.decay {
-                *p = *p * decay;
-            }
-            *m = c.m.apply(*m, gi);
-            *v = addcmul(*v * c.b2, c.one_minus_b2, gi, gi);
-            *v
-        };
-        let finish = |p: &mut F, m: F, vhat: F| {
-            *p = addcdiv(*p, c.neg_step_size, m, vhat.sqrt() / c.bc2_sqrt + c.eps);
-        };
+        let (prep, lerp, b2, omb2, bc2s, eps, nss) =
+            (c.prep, c.m, c.b2, c.one_minus_b2, c.bc2_sqrt, c.eps, c.neg_step_size);
+        let decay = c.decay.unwrap_or(F::ONE);
         match t.slots {
-            [m, v] => zip_chunks(t.param, t.grad, [&mut m[..], &mut v[..]], |p, g, [m, v]| {
-                for i in 0..p.len() {
-                    let vi = update(&mut p[i], g[i], &mut m[i], &mut v[i]);
-                    finish(&mut p[i], m[i], vi);
+            [m, v] => zip_chunks(t.param, t.grad, [&mut m[..], &mut v[..]], move |p, g, [m, v]| {
+                let n = p.len();
+                let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+                for i in 0..n {
+                    let gi = prep.apply(g[i], p[i]);
+                    let mi = lerp.apply(m[i], gi);
+                    let vi = addcmul(v[i] * b2, omb2, gi, gi);
+                    m[i] = mi;
+                    v[i] = vi;
+                    p[i] = addcdiv(p[i] * decay, nss, mi, vi.sqrt() / bc2s + eps);
                 }
             }),
             [m, v, vmax] => zip_chunks(
                 t.param,
                 t.grad,
                 [&mut m[..], &mut v[..], &mut vmax[..]],
-                |p, g, [m, v, vmax]| {
-                    for i in 0..p.len() {
-                        let vi = update(&mut p[i], g[i], &mut m[i], &mut v[i]);
-                        vmax[i] = vmax[i].maximum(vi);
-                        finish(&mut p[i], m[i], vmax[i]);
+                move |p, g, [m, v, vmax]| {
+                    let n = p.len();
+                    let (g, m, v, vmax) = (&g[..n], &mut m[..n], &mut v[..n], &mut vmax[..n]);
+                    for i in 0..n {
+                        let gi = prep.apply(g[i], p[i]);
+                        let mi = lerp.apply(m[i], gi);
+                        let vi = addcmul(v[i] * b2, omb2, gi, gi);
+                        let vh = vmax[i].maximum(vi);
+                        m[i] = mi;
+                        v[i] = vi;
+                        vmax[i] = vh;
+                        p[i] = addcdiv(p[i] * decay, nss, mi, vh.sqrt() / bc2s + eps);
                     }
                 },
             ),

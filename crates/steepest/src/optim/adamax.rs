@@ -110,12 +110,16 @@ impl Algorithm for Adamax {
         let [m, u] = t.slots else {
             unreachable!("adamax state has 2 slots by construction")
         };
-        zip_chunks(t.param, t.grad, [&mut m[..], &mut u[..]], |p, g, [m, u]| {
-            for i in 0..p.len() {
+        zip_chunks(t.param, t.grad, [&mut m[..], &mut u[..]], move |p, g, [m, u]| {
+            let n = p.len();
+            let (g, m, u) = (&g[..n], &mut m[..n], &mut u[..n]);
+            for i in 0..n {
                 let gi = prep.apply(g[i], p[i]);
-                m[i] = lerp.apply(m[i], gi);
-                u[i] = (u[i] * b2).maximum(gi.abs() + eps);
-                p[i] = addcdiv(p[i], neg_clr, m[i], u[i]);
+                let mi = lerp.apply(m[i], gi);
+                let ui = (u[i] * b2).maximum(gi.abs() + eps);
+                m[i] = mi;
+                u[i] = ui;
+                p[i] = addcdiv(p[i], neg_clr, mi, ui);
             }
         });
     }

@@ -160,53 +160,65 @@ impl Algorithm for Rmsprop {
 
     fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let prep = GradPrep::new(self.maximize, self.weight_decay);
-        let (alpha, one_minus_alpha) = (F::from_f64(self.alpha), F::from_f64(1.0 - self.alpha));
+        let (alpha, oma) = (F::from_f64(self.alpha), F::from_f64(1.0 - self.alpha));
         let eps = F::from_f64(self.eps);
         let neg_lr = F::from_f64(-ctx.lr);
         let lerp = Lerp::<F>::new(1.0 - self.alpha);
         let mu = F::from_f64(self.momentum);
-        let square = move |sq: &mut F, g: F| *sq = addcmul(*sq * alpha, one_minus_alpha, g, g);
-        let centered = move |sq: F, ga: &mut F, g: F| {
-            *ga = lerp.apply(*ga, g);
-            addcmul(sq, -F::ONE, *ga, *ga).sqrt() + eps
-        };
-        let momentum = move |p: &mut F, b: &mut F, g: F, avg: F| {
-            *b = addcdiv(*b * mu, F::ONE, g, avg);
-            *p = add_scaled(*p, neg_lr, *b);
-        };
         match t.slots {
-            [sq] => zip_chunks(t.param, t.grad, [&mut sq[..]], |p, g, [sq]| {
-                for i in 0..p.len() {
+            [sq] => zip_chunks(t.param, t.grad, [&mut sq[..]], move |p, g, [sq]| {
+                let n = p.len();
+                let (g, sq) = (&g[..n], &mut sq[..n]);
+                for i in 0..n {
                     let gi = prep.apply(g[i], p[i]);
-                    square(&mut sq[i], gi);
-                    p[i] = addcdiv(p[i], neg_lr, gi, sq[i].sqrt() + eps);
+                    let s = addcmul(sq[i] * alpha, oma, gi, gi);
+                    sq[i] = s;
+                    p[i] = addcdiv(p[i], neg_lr, gi, s.sqrt() + eps);
                 }
             }),
-            [sq, ga] if self.centered => zip_chunks(t.param, t.grad, [&mut sq[..], &mut ga[..]], |p, g, [sq, ga]| {
-                for i in 0..p.len() {
+            [sq, ga] if self.centered => {
+                zip_chunks(t.param, t.grad, [&mut sq[..], &mut ga[..]], move |p, g, [sq, ga]| {
+                    let n = p.len();
+                    let (g, sq, ga) = (&g[..n], &mut sq[..n], &mut ga[..n]);
+                    for i in 0..n {
+                        let gi = prep.apply(g[i], p[i]);
+                        let s = addcmul(sq[i] * alpha, oma, gi, gi);
+                        let a = lerp.apply(ga[i], gi);
+                        sq[i] = s;
+                        ga[i] = a;
+                        p[i] = addcdiv(p[i], neg_lr, gi, addcmul(s, -F::ONE, a, a).sqrt() + eps);
+                    }
+                })
+            }
+            [sq, b] => zip_chunks(t.param, t.grad, [&mut sq[..], &mut b[..]], move |p, g, [sq, b]| {
+                let n = p.len();
+                let (g, sq, b) = (&g[..n], &mut sq[..n], &mut b[..n]);
+                for i in 0..n {
                     let gi = prep.apply(g[i], p[i]);
-                    square(&mut sq[i], gi);
-                    let avg = centered(sq[i], &mut ga[i], gi);
-                    p[i] = addcdiv(p[i], neg_lr, gi, avg);
-                }
-            }),
-            [sq, b] => zip_chunks(t.param, t.grad, [&mut sq[..], &mut b[..]], |p, g, [sq, b]| {
-                for i in 0..p.len() {
-                    let gi = prep.apply(g[i], p[i]);
-                    square(&mut sq[i], gi);
-                    momentum(&mut p[i], &mut b[i], gi, sq[i].sqrt() + eps);
+                    let s = addcmul(sq[i] * alpha, oma, gi, gi);
+                    let bi = addcdiv(b[i] * mu, F::ONE, gi, s.sqrt() + eps);
+                    sq[i] = s;
+                    b[i] = bi;
+                    p[i] = add_scaled(p[i], neg_lr, bi);
                 }
             }),
             [sq, ga, b] => zip_chunks(
                 t.param,
                 t.grad,
                 [&mut sq[..], &mut ga[..], &mut b[..]],
-                |p, g, [sq, ga, b]| {
-                    for i in 0..p.len() {
+                move |p, g, [sq, ga, b]| {
+                    let n = p.len();
+                    let (g, sq, ga, b) = (&g[..n], &mut sq[..n], &mut ga[..n], &mut b[..n]);
+                    for i in 0..n {
                         let gi = prep.apply(g[i], p[i]);
-                        square(&mut sq[i], gi);
-                        let avg = centered(sq[i], &mut ga[i], gi);
-                        momentum(&mut p[i], &mut b[i], gi, avg);
+                        let s = addcmul(sq[i] * alpha, oma, gi, gi);
+                        let a = lerp.apply(ga[i], gi);
+                        let avg = addcmul(s, -F::ONE, a, a).sqrt() + eps;
+                        let bi = addcdiv(b[i] * mu, F::ONE, gi, avg);
+                        sq[i] = s;
+                        ga[i] = a;
+                        b[i] = bi;
+                        p[i] = add_scaled(p[i], neg_lr, bi);
                     }
                 },
             ),

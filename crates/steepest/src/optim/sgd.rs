@@ -136,7 +136,8 @@ impl Algorithm for Sgd {
         let neg_lr = F::from_f64(-ctx.lr);
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         if self.momentum == 0.0 {
-            zip_chunks(t.param, t.grad, [], |p, g, []| {
+            zip_chunks(t.param, t.grad, [], move |p, g, []| {
+                let g = &g[..p.len()];
                 for i in 0..p.len() {
                     p[i] = add_scaled(p[i], neg_lr, prep.apply(g[i], p[i]));
                 }
@@ -145,14 +146,30 @@ impl Algorithm for Sgd {
         }
         let mu = F::from_f64(self.momentum);
         let damp = F::from_f64(1.0 - self.dampening);
-        let (first, nesterov) = (ctx.step == 1, self.nesterov);
-        zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], |p, g, [b]| {
-            for i in 0..p.len() {
-                let gi = prep.apply(g[i], p[i]);
-                b[i] = if first { gi } else { add_scaled(b[i] * mu, damp, gi) };
-                let d = if nesterov { add_scaled(gi, mu, b[i]) } else { b[i] };
-                p[i] = add_scaled(p[i], neg_lr, d);
-            }
-        });
+        let nesterov = self.nesterov;
+        if ctx.step == 1 {
+            zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], move |p, g, [b]| {
+                let n = p.len();
+                let (g, b) = (&g[..n], &mut b[..n]);
+                for i in 0..n {
+                    let gi = prep.apply(g[i], p[i]);
+                    b[i] = gi;
+                    let d = if nesterov { add_scaled(gi, mu, gi) } else { gi };
+                    p[i] = add_scaled(p[i], neg_lr, d);
+                }
+            });
+        } else {
+            zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], move |p, g, [b]| {
+                let n = p.len();
+                let (g, b) = (&g[..n], &mut b[..n]);
+                for i in 0..n {
+                    let gi = prep.apply(g[i], p[i]);
+                    let bi = add_scaled(b[i] * mu, damp, gi);
+                    b[i] = bi;
+                    let d = if nesterov { add_scaled(gi, mu, bi) } else { bi };
+                    p[i] = add_scaled(p[i], neg_lr, d);
+                }
+            });
+        }
     }
 }

@@ -1,0 +1,49 @@
+//! Step time of every registered optimizer on one large f32 tensor.
+//!
+//! `cargo run --release -p steepest --example step_speed -- [NUMEL] [REPEATS]`
+//! prints, per optimizer, the median step time and the effective memory
+//! bandwidth (bytes of parameter, gradient and state read and written per
+//! step). Run `tools/bench/torch_step_speed.py` beside it for PyTorch's numbers.
+
+use std::time::Instant;
+
+use steepest::registry::registry;
+use steepest::{GradSet, Optimizer, ParamSet};
+
+fn main() -> Result<(), steepest::Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1 << 24);
+    let repeats: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
+    println!("numel {n}, {repeats} repeats, {} threads", rayon::current_num_threads());
+    for e in registry() {
+        for (label, json) in std::iter::once(("demo", e.demo)).chain(e.variants.iter().map(|v| ("variant", *v))) {
+            let h = steepest::hyper::hyper_from_json(json).unwrap_or_default();
+            let mut params = ParamSet::<f32>::new();
+            params.push("w", &[n], vec![0.5; n])?;
+            let mut opt = Optimizer::new(e.name, &h, &params)?;
+            let mut grads = GradSet::new();
+            grads.insert("w", (0..n).map(|i| ((i % 97) as f32 - 48.0) * 1e-3).collect());
+            opt.step(&mut params, &mut grads)?; // allocates state
+            let mut times = Vec::with_capacity(repeats);
+            for _ in 0..repeats {
+                let t = Instant::now();
+                opt.step(&mut params, &mut grads)?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let med = times[repeats / 2];
+            let slots = opt.param_state("w").map_or(0, |s| s.slots.len());
+            // read p, g, slots; write p, slots
+            let bytes = (n * 4) as f64 * (3 + 2 * slots) as f64;
+            println!(
+                "{:<8} {:<7} {:<60} {:>8.2} ms {:>7.1} GB/s",
+                e.name,
+                label,
+                json,
+                med * 1e3,
+                bytes / med / 1e9
+            );
+        }
+    }
+    Ok(())
+}
