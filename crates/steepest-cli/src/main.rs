@@ -47,6 +47,15 @@ enum Command {
     },
 }
 
+/// Prints a line to stdout; a closed or full stdout is an error, not a panic.
+fn say(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|_| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Replay {
@@ -85,13 +94,14 @@ fn run(cli: Cli) -> Result<(), String> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
+                say(&serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?)?;
             } else {
                 for e in registry::registry() {
-                    println!("{:<10} {}", e.name, e.summary);
-                    println!("{:<10} paper: {}", "", e.paper);
                     let d = serde_json::to_string(&e.defaults()).map_err(|e| e.to_string())?;
-                    println!("{:<10} defaults: {d}", "");
+                    say(&format!(
+                        "{:<10} {}\n{:<10} paper: {}\n{:<10} defaults: {d}",
+                        e.name, e.summary, "", e.paper, ""
+                    ))?;
                 }
             }
             Ok(())
@@ -103,7 +113,8 @@ fn main() -> ExitCode {
     // Bad input is reported as a one-line error; a panic would be a bug, and
     // even then the user sees one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("steepest: internal error: {info} (please report this)");
+        let msg = info.to_string().replace('\n', " ");
+        eprintln!("steepest: internal error: {msg} (please report this)");
     }));
     let cli = Cli::parse();
     match run(cli) {

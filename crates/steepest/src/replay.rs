@@ -148,8 +148,8 @@ pub const SPEC_FIELDS: &[&str] = &[
 /// Parses and validates a spec (JSON text, Python's `NaN`/`Infinity` allowed).
 pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
     let root = json::parse(text).map_err(|e| spec_err(format!("not valid JSON: {e}")))?;
-    let m = object(&root, "spec")?;
-    check_keys(m, "spec", SPEC_FIELDS)?;
+    let m = object(&root, "the top level")?;
+    check_keys(m, "the top level", SPEC_FIELDS)?;
     let name = m
         .get("optimizer")
         .and_then(Value::as_str)

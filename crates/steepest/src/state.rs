@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype as StDtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::algorithm::Float;
@@ -69,6 +69,45 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Writes the safetensors layout (8-byte little-endian header length, JSON
+/// header, tensor bytes) with keys in sorted order, so the same state always
+/// gives the same bytes. The header is padded with spaces to a multiple of 8.
+fn write_safetensors(
+    dtype: Dtype,
+    meta: &BTreeMap<String, String>,
+    blobs: &[(String, Vec<usize>, Vec<u8>)],
+) -> Vec<u8> {
+    let mut order: Vec<usize> = (0..blobs.len()).collect();
+    order.sort_by(|&a, &b| blobs[a].0.cmp(&blobs[b].0));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::to_value(meta).unwrap_or_default());
+    let dt = match dtype {
+        Dtype::F32 => "F32",
+        Dtype::F64 => "F64",
+    };
+    let mut offset = 0usize;
+    for &i in &order {
+        let (name, shape, bytes) = &blobs[i];
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dt, "shape": shape, "data_offsets": [offset, offset + bytes.len()]}),
+        );
+        offset += bytes.len();
+    }
+    // serde_json's Map is ordered by key (no `preserve_order` feature), so this is deterministic.
+    let mut text = serde_json::Value::Object(header).to_string().into_bytes();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + offset);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    for &i in &order {
+        out.extend_from_slice(&blobs[i].2);
+    }
+    out
+}
+
 fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -104,7 +143,7 @@ impl<F: Float> Optimizer<F> {
                 }
             }
         }
-        let mut meta = HashMap::new();
+        let mut meta = BTreeMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
         meta.insert("optimizer".to_string(), self.spec.name.clone());
@@ -118,22 +157,21 @@ impl<F: Float> Optimizer<F> {
         meta.insert("transforms".to_string(), to_json(&self.spec.transforms));
         meta.insert("nonfinite".to_string(), self.spec.nonfinite.name().to_string());
         meta.insert("checksums".to_string(), to_json(&sums));
-        let mut views = Vec::new();
-        for (key, shape, bytes) in &blobs {
-            let v = TensorView::new(st_dtype(F::DTYPE), shape.clone(), bytes)
-                .map_err(|e| bad(format!("cannot encode `{key}`: {e}")))?;
-            views.push((key.clone(), v));
-        }
-        safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| bad(format!("cannot serialize: {e}")))
+        Ok(write_safetensors(F::DTYPE, &meta, &blobs))
     }
 
     /// Writes the state to `path` (via a temporary file and a rename, so a crash never leaves half a file).
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = self.state_to_bytes()?;
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        std::fs::write(&tmp, &bytes).map_err(|e| Error::io(path, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
     }
 
     /// Loads state written by [`Optimizer::save_state`] into this optimizer.

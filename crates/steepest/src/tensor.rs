@@ -8,6 +8,9 @@ use crate::real::Real;
 
 /// Number of elements of `shape` (1 for a scalar `[]`); `None` on overflow.
 pub fn numel(shape: &[usize]) -> Option<usize> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 

@@ -503,7 +503,7 @@ fn nonfinite_f32() {
 /// BUG (reported): the `__metadata__` map is a `HashMap`, so its key order —
 /// and so the file's bytes — changes from one save to the next.
 #[test]
-#[ignore = "state_to_bytes is not deterministic (HashMap metadata order); un-ignore when fixed"]
+
 fn state_bytes_are_deterministic() {
     let (opt, _, bytes) = saved();
     for _ in 0..20 {
