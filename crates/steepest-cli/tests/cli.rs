@@ -587,7 +587,10 @@ fn state_file_is_left_and_readable_by_python_safetensors() {
         stderr(&o)
     );
     let listing = String::from_utf8_lossy(&o.stdout);
-    assert!(listing.contains("exp_avg_sq"), "python did not list the state tensors: {listing}");
+    assert!(
+        listing.contains("exp_avg_sq"),
+        "python did not list the state tensors: {listing}"
+    );
 }
 
 /// BUG (reported): `list` uses `println!`, which panics when stdout cannot be

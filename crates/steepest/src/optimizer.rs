@@ -235,20 +235,31 @@ impl<F: Float> Optimizer<F> {
         let entry = registry::lookup(&spec.name)?;
         let mut algs = vec![(entry.build)(&spec.hyper)?];
         for (gi, g) in spec.groups.iter().enumerate() {
+            // Validate the group's overrides as given, then build it without the
+            // construction-time keys it cannot change (see `Entry::base_only`).
+            let mut full = spec.hyper.clone();
+            full.extend(g.hyper.clone());
             let mut h = spec.hyper.clone();
-            h.extend(g.hyper.clone());
-            let alg = (entry.build)(&h).map_err(|e| match e {
-                Error::InvalidHyper {
-                    optimizer,
-                    field,
-                    message,
-                } => Error::InvalidHyper {
-                    optimizer: format!("{optimizer} (group {})", gi + 1),
-                    field,
-                    message,
-                },
-                e => e,
-            })?;
+            h.extend(
+                g.hyper
+                    .iter()
+                    .filter(|(k, _)| !entry.base_only.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            let alg = (entry.build)(&full)
+                .and_then(|_| (entry.build)(&h))
+                .map_err(|e| match e {
+                    Error::InvalidHyper {
+                        optimizer,
+                        field,
+                        message,
+                    } => Error::InvalidHyper {
+                        optimizer: format!("{optimizer} (group {})", gi + 1),
+                        field,
+                        message,
+                    },
+                    e => e,
+                })?;
             algs.push(alg);
         }
         for t in &spec.transforms {

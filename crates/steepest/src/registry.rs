@@ -33,6 +33,10 @@ pub struct Entry {
     pub variants: &'static [&'static str],
     /// Invalid inputs: a JSON object of hyperparameters and the field its error must name.
     pub invalid: &'static [(&'static str, &'static str)],
+    /// Hyperparameters read once at construction from the base set, which parameter
+    /// groups cannot override (PyTorch's AdaGrad creates its accumulators in
+    /// `__init__` from the constructor's `initial_accumulator_value`).
+    pub base_only: &'static [&'static str],
     /// Capabilities.
     pub capabilities: Capabilities,
 }
@@ -80,6 +84,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"lr": "fast"}"#, "lr"),
             (r#"{"momentum": 0.9, "betas": [0.9, 0.99]}"#, "betas"),
         ],
+        base_only: &[],
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -103,6 +108,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"amsgrad": 1}"#, "amsgrad"),
             (r#"{"momentum": 0.9}"#, "momentum"),
         ],
+        base_only: &[],
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -122,6 +128,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"weight_decay": -0.01}"#, "weight_decay"),
             (r#"{"nesterov": true}"#, "nesterov"),
         ],
+        base_only: &[],
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -138,6 +145,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"weight_decay": -0.5}"#, "weight_decay"),
             (r#"{"amsgrad": true}"#, "amsgrad"),
         ],
+        base_only: &[],
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -157,6 +165,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"initial_accumulator_value": -0.1}"#, "initial_accumulator_value"),
             (r#"{"eps": -1e-10}"#, "eps"),
         ],
+        base_only: &["initial_accumulator_value"],
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -178,6 +187,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"weight_decay": -1.0}"#, "weight_decay"),
             (r#"{"momentum": -0.9}"#, "momentum"),
         ],
+        base_only: &[],
         capabilities: ELEMENTWISE,
     },
 ];

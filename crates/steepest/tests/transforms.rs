@@ -179,3 +179,31 @@ fn bad_transforms_and_schedules_are_errors() {
         .unwrap_err();
     assert!(e.to_string().contains("warmup_steps"), "{e}");
 }
+
+#[test]
+fn adagrad_group_cannot_override_initial_accumulator_like_torch() {
+    // PyTorch creates AdaGrad's accumulators in __init__ from the constructor's
+    // initial_accumulator_value; a group's value is validated but has no effect.
+    let (p, _) = setup();
+    let base = hyper([("lr", 0.1), ("initial_accumulator_value", 0.5)]);
+    let mut opt = OptimizerSpec::new("adagrad", &base)
+        .group(steepest::GroupSpec::names(
+            ["b"],
+            hyper([("initial_accumulator_value", 2.0)]),
+        ))
+        .build(&p)
+        .unwrap();
+    let mut q = p.clone();
+    let mut g = GradSet::new();
+    g.insert("b", vec![1.0, 1.0, 1.0]);
+    opt.step(&mut q, &mut g).unwrap();
+    assert_eq!(opt.param_state("b").unwrap().slots[0], vec![1.5; 3]);
+    let bad = OptimizerSpec::new("adagrad", &base)
+        .group(steepest::GroupSpec::names(
+            ["b"],
+            hyper([("initial_accumulator_value", -1.0)]),
+        ))
+        .build(&p)
+        .unwrap_err();
+    assert!(bad.to_string().contains("initial_accumulator_value"), "{bad}");
+}
