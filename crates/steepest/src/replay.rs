@@ -102,14 +102,23 @@ fn spec_err(msg: impl Into<String>) -> Error {
     Error::Spec(msg.into())
 }
 
+/// Reads tensor data: a flat row-major array of numbers, a nested array (as
+/// `tensor.tolist()` writes it, flattened row-major), or a bare number for a
+/// one-element tensor.
 fn numbers(v: &Value, what: &str) -> Result<Vec<f64>> {
-    let a = v
-        .as_array()
-        .ok_or_else(|| spec_err(format!("{what}: expected an array of numbers")))?;
-    a.iter()
-        .enumerate()
-        .map(|(i, x)| value_as_f64(x).ok_or_else(|| spec_err(format!("{what}[{i}]: expected a number, got {x}"))))
-        .collect()
+    fn walk(v: &Value, what: &str, out: &mut Vec<f64>) -> Result<()> {
+        match v {
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, what, out)),
+            x => {
+                let i = out.len();
+                out.push(value_as_f64(x).ok_or_else(|| spec_err(format!("{what}[{i}]: expected a number, got {x}")))?);
+                Ok(())
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, what, &mut out)?;
+    Ok(out)
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
@@ -278,6 +287,9 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
             let Some((_, _, data)) = params.iter().find(|(p, _, _)| p == name) else {
                 return Err(spec_err(format!("{what}.grads: `{name}` is not a parameter")));
             };
+            if g.is_null() {
+                continue; // `null` is PyTorch's `p.grad = None`: frozen this step
+            }
             let g = numbers(g, &format!("{what}.grads.{name}"))?;
             if g.len() != data.len() {
                 return Err(spec_err(format!(
@@ -394,4 +406,26 @@ fn resume<F: Float>(
     }
     loaded?;
     Ok(fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_scalar_and_null_data_forms() {
+        let spec = r#"{"optimizer": "sgd", "hyper": {"lr": 0.5},
+            "params": [{"name": "w", "shape": [2, 2], "data": [[1, 2], [3, 4]]},
+                       {"name": "s", "shape": [], "data": 1.0}],
+            "steps": [{"grads": {"w": [[1, 1], [1, 1]], "s": null}}, {"grads": {"s": 2}}]}"#;
+        let s = parse_spec(spec).unwrap();
+        assert_eq!(s.params[0].2, vec![1.0, 2.0, 3.0, 4.0]);
+        assert!(!s.steps[0].contains_key("s"), "null is a frozen parameter");
+        let out = replay(&s, &ReplayOptions::default()).unwrap();
+        assert_eq!(out.trajectory[0][0], vec![0.5, 1.5, 2.5, 3.5]);
+        assert_eq!(out.trajectory[1][1], vec![0.0]);
+        let bad = r#"{"optimizer": "sgd", "params": [{"name": "w", "shape": [3], "data": [[1, 2]]}], "steps": []}"#;
+        let e = parse_spec(bad).unwrap_err().to_string();
+        assert!(e.contains("params[0] (`w`).data") && e.contains("needs 3"), "{e}");
+    }
 }
