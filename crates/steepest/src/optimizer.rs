@@ -421,14 +421,16 @@ impl<F: Float> Optimizer<F> {
             let Some(grad) = grads.get(name) else { continue };
             let Some(param) = params.data_mut(name) else { continue };
             let alg = &self.algs[r.group];
-            let st = self.state.entry(r.info.name.clone()).or_insert_with(|| ParamState {
-                step: 0,
-                slots: alg
+            if !self.state.contains_key(name) {
+                // First gradient of this parameter: allocate its state (the only allocation of a step).
+                let slots = alg
                     .slots()
                     .iter()
                     .map(|s| vec![F::from_f64(s.init); grad.len()])
-                    .collect(),
-            });
+                    .collect();
+                self.state.insert(r.info.name.clone(), ParamState { step: 0, slots });
+            }
+            let Some(st) = self.state.get_mut(name) else { continue };
             st.step += 1;
             let ctx = StepCtx {
                 lr: alg.lr() * factor,
