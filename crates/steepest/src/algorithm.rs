@@ -9,24 +9,87 @@
 
 use std::fmt::Debug;
 
+use crate::error::Result;
 use crate::hyper::Hyper;
 use crate::kernel::Kernel;
 use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// A per-parameter state buffer of an algorithm: its name (as saved in state
-/// files) and the value it starts at.
+/// files), the value it starts at, and whether it is shaped like the
+/// parameter or a single scalar (e.g. an accumulated gradient norm).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Slot {
     /// Name, e.g. `"exp_avg"`.
     pub name: &'static str,
     /// Initial value of every element (PyTorch's `initial_accumulator_value` for AdaGrad; 0 otherwise).
     pub init: f64,
+    /// One value (shape `[]`) instead of one per parameter element.
+    pub scalar: bool,
 }
 
 impl Slot {
-    /// A slot that starts at zero.
+    /// A parameter-shaped slot that starts at zero.
     pub const fn zeros(name: &'static str) -> Slot {
-        Slot { name, init: 0.0 }
+        Slot {
+            name,
+            init: 0.0,
+            scalar: false,
+        }
+    }
+    /// A scalar slot starting at `init`.
+    pub const fn scalar(name: &'static str, init: f64) -> Slot {
+        Slot {
+            name,
+            init,
+            scalar: true,
+        }
+    }
+    /// Number of elements for a parameter of `numel` elements.
+    pub fn len(&self, numel: usize) -> usize {
+        if self.scalar {
+            1
+        } else {
+            numel
+        }
+    }
+    /// Shape for a parameter of shape `shape`.
+    pub fn shape(&self, shape: &[usize]) -> Vec<usize> {
+        if self.scalar {
+            Vec::new()
+        } else {
+            shape.to_vec()
+        }
+    }
+}
+
+/// Scratch memory an algorithm may use during a step (not saved: nothing in it
+/// survives a step). Kept by the optimizer per parameter, so it is allocated
+/// once and reused. Wrappers take one buffer and pass [`Workspace::inner`] on.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace<F> {
+    /// Buffers for this layer, grown on demand.
+    pub bufs: Vec<Vec<F>>,
+    inner: Option<Box<Workspace<F>>>,
+}
+
+impl<F: Real> Workspace<F> {
+    /// `k` buffers of `len` elements each (contents unspecified), plus the inner workspace.
+    pub fn take(&mut self, k: usize, len: usize) -> (&mut [Vec<F>], &mut Workspace<F>) {
+        if self.bufs.len() < k {
+            self.bufs.resize_with(k, Vec::new);
+        }
+        for b in &mut self.bufs[..k] {
+            if b.len() != len {
+                b.resize(len, F::ZERO);
+            }
+        }
+        let inner = self.inner.get_or_insert_with(Default::default);
+        (&mut self.bufs[..k], inner)
+    }
+    /// The workspace of a wrapped algorithm.
+    pub fn inner(&mut self) -> &mut Workspace<F> {
+        self.inner.get_or_insert_with(Default::default)
     }
 }
 
@@ -50,8 +113,29 @@ pub struct TensorMut<'a, F> {
     pub param: &'a mut [F],
     /// Gradient, same length.
     pub grad: &'a [F],
-    /// State buffers in the order of [`Algorithm::slots`], each of the parameter's length.
+    /// State buffers in the order of [`Algorithm::slots`] (parameter-length or scalar).
     pub slots: &'a mut [Vec<F>],
+    /// Scratch memory (not saved).
+    pub work: &'a mut Workspace<F>,
+}
+
+impl<'a, F> TensorMut<'a, F> {
+    /// Reborrows with another gradient and slot range (for wrappers).
+    pub fn with<'b>(
+        &'b mut self,
+        grad: &'b [F],
+        slots: std::ops::RangeFrom<usize>,
+        work: &'b mut Workspace<F>,
+    ) -> TensorMut<'b, F> {
+        TensorMut {
+            name: self.name,
+            shape: self.shape,
+            param: &mut *self.param,
+            grad,
+            slots: &mut self.slots[slots],
+            work,
+        }
+    }
 }
 
 /// An update rule. Implement this; the object-safe [`DynAlgorithm`] comes for free.
@@ -62,12 +146,17 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn lr(&self) -> f64;
     /// Every hyperparameter with its value, defaults filled in (PyTorch names).
     fn hyper(&self) -> Hyper;
-    /// Per-parameter state buffers.
-    fn slots(&self) -> Vec<Slot>;
+    /// State buffers of the parameter `p`.
+    fn slots(&self, p: &ParamInfo) -> Vec<Slot>;
+    /// Rejects parameters this algorithm cannot update (e.g. Muon needs matrices).
+    fn check_param(&self, p: &ParamInfo) -> Result<()> {
+        let _ = p;
+        Ok(())
+    }
     /// The readable ground truth: one loop per tensor operation.
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
-    /// Single pass over memory, parallel over chunks; no allocation.
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
+    /// Single pass over memory, parallel over chunks; no allocation after the first step.
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
 }
 
 /// Object-safe view of an [`Algorithm`], so optimizers can be chosen by name at run time.
@@ -79,7 +168,9 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     /// See [`Algorithm::hyper`].
     fn hyper(&self) -> Hyper;
     /// See [`Algorithm::slots`].
-    fn slots(&self) -> Vec<Slot>;
+    fn slots(&self, p: &ParamInfo) -> Vec<Slot>;
+    /// See [`Algorithm::check_param`].
+    fn check_param(&self, p: &ParamInfo) -> Result<()>;
     /// Runs the chosen kernel on an `f32` tensor.
     fn step_f32(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>);
     /// Runs the chosen kernel on an `f64` tensor.
@@ -98,8 +189,11 @@ impl<A: Algorithm> DynAlgorithm for A {
     fn hyper(&self) -> Hyper {
         Algorithm::hyper(self)
     }
-    fn slots(&self) -> Vec<Slot> {
-        Algorithm::slots(self)
+    fn slots(&self, p: &ParamInfo) -> Vec<Slot> {
+        Algorithm::slots(self, p)
+    }
+    fn check_param(&self, p: &ParamInfo) -> Result<()> {
+        Algorithm::check_param(self, p)
     }
     fn step_f32(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) {
         match kernel {

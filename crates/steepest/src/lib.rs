@@ -44,7 +44,7 @@ pub mod state;
 pub mod tensor;
 pub mod transform;
 
-pub use algorithm::{Algorithm, DynAlgorithm, Float, Slot, StepCtx, TensorMut};
+pub use algorithm::{Algorithm, DynAlgorithm, Float, Slot, StepCtx, TensorMut, Workspace};
 pub use error::{Error, Result};
 pub use hyper::{hyper, Hyper, HyperReader};
 pub use kernel::Kernel;

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::algorithm::{DynAlgorithm, Float, StepCtx, TensorMut};
+use crate::algorithm::{DynAlgorithm, Float, StepCtx, TensorMut, Workspace};
 use crate::error::{Error, Result};
 use crate::hyper::Hyper;
 use crate::kernel::{all_finite, Kernel};
@@ -126,12 +126,21 @@ impl GroupSpec {
 }
 
 /// Per-parameter optimizer state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct ParamState<F> {
     /// Updates applied to this parameter so far.
     pub step: u64,
     /// State buffers, in the order of the algorithm's slots.
     pub slots: Vec<Vec<F>>,
+    /// Scratch memory of the algorithm (not saved).
+    pub work: Workspace<F>,
+}
+
+impl<F: PartialEq> PartialEq for ParamState<F> {
+    /// Equal steps and slots (the workspace holds nothing that survives a step).
+    fn eq(&self, other: &Self) -> bool {
+        self.step == other.step && self.slots == other.slots
+    }
 }
 
 /// Whether a step was applied.
@@ -302,7 +311,10 @@ impl<F: Float> Optimizer<F> {
                     .position(|g| g.select.matches(info))
                     .map_or(0, |g| g + 1),
             })
-            .collect();
+            .collect::<Vec<Registered>>();
+        for r in &params {
+            algs[r.group].check_param(&r.info)?;
+        }
         Ok(Optimizer {
             spec,
             algs,
@@ -424,11 +436,18 @@ impl<F: Float> Optimizer<F> {
             if !self.state.contains_key(name) {
                 // First gradient of this parameter: allocate its state (the only allocation of a step).
                 let slots = alg
-                    .slots()
+                    .slots(&r.info)
                     .iter()
-                    .map(|s| vec![F::from_f64(s.init); grad.len()])
+                    .map(|s| vec![F::from_f64(s.init); s.len(grad.len())])
                     .collect();
-                self.state.insert(r.info.name.clone(), ParamState { step: 0, slots });
+                self.state.insert(
+                    r.info.name.clone(),
+                    ParamState {
+                        step: 0,
+                        slots,
+                        work: Workspace::default(),
+                    },
+                );
             }
             let Some(st) = self.state.get_mut(name) else { continue };
             st.step += 1;
@@ -449,6 +468,7 @@ impl<F: Float> Optimizer<F> {
                     param,
                     grad,
                     slots: &mut st.slots,
+                    work: &mut st.work,
                 },
             );
         }

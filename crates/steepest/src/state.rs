@@ -119,7 +119,6 @@ fn bad(msg: impl Into<String>) -> Error {
 impl<F: Float> Optimizer<F> {
     /// Serializes the whole state (tensors and metadata) to safetensors bytes.
     pub fn state_to_bytes(&self) -> Result<Vec<u8>> {
-        let mut names = Vec::new();
         let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         let mut sums = BTreeMap::new();
         let mut metas = Vec::new();
@@ -132,14 +131,13 @@ impl<F: Float> Optimizer<F> {
                 step: st.map_or(0, |s| s.step),
             });
             if let Some(st) = st {
-                let slots = self.algs[r.group].slots();
+                let slots = self.algs[r.group].slots(&r.info);
                 for (slot, data) in slots.iter().zip(&st.slots) {
                     let key = format!("{}/{}", r.info.name, slot.name);
                     let mut bytes = Vec::new();
                     F::slice_to_le_bytes(data, &mut bytes);
                     sums.insert(key.clone(), format!("{:016x}", checksum(&bytes)));
-                    names.push(key.clone());
-                    blobs.push((key, r.info.shape.clone(), bytes));
+                    blobs.push((key, slot.shape(&r.info.shape), bytes));
                 }
             }
         }
@@ -261,14 +259,16 @@ impl<F: Float> Optimizer<F> {
             }
             let n: usize = r.info.shape.iter().product();
             let mut slots = Vec::new();
-            for slot in self.algs[r.group].slots() {
+            for slot in self.algs[r.group].slots(&r.info) {
+                let shape = slot.shape(&r.info.shape);
+                let n = slot.len(n);
                 let key = format!("{}/{}", r.info.name, slot.name);
                 let view = st.tensor(&key).map_err(|_| {
                     bad(format!(
                         "tensor `{key}` missing (the file's configuration differs from this optimizer's?)"
                     ))
                 })?;
-                if view.dtype() != st_dtype(F::DTYPE) || view.shape() != r.info.shape.as_slice() {
+                if view.dtype() != st_dtype(F::DTYPE) || view.shape() != shape.as_slice() {
                     return Err(bad(format!(
                         "tensor `{key}` has dtype {:?} shape {:?}",
                         view.dtype(),
@@ -285,7 +285,14 @@ impl<F: Float> Optimizer<F> {
                 slots.push(data);
                 used += 1;
             }
-            state.insert(r.info.name.clone(), ParamState { step: m.step, slots });
+            state.insert(
+                r.info.name.clone(),
+                ParamState {
+                    step: m.step,
+                    slots,
+                    work: Default::default(),
+                },
+            );
         }
         if used != st.len() {
             return Err(bad(format!(

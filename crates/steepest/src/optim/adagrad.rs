@@ -20,12 +20,13 @@
 //! outside the square root (the paper uses `δI + diag(G)^{1/2}` — the same
 //! placement), and the `lr_decay` schedule is PyTorch's addition.
 
-use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{addcdiv, addcmul, GradPrep};
 use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// Validated AdaGrad configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,14 +88,15 @@ impl Algorithm for Adagrad {
             ("maximize", self.maximize.into()),
         ])
     }
-    fn slots(&self) -> Vec<Slot> {
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
         vec![Slot {
             name: "sum",
             init: self.initial_accumulator_value,
+            scalar: false,
         }]
     }
 
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let n = t.param.len();
         let g = GradPrep::new(self.maximize, self.weight_decay).tensor(t.grad, t.param);
         let neg_clr = self.neg_clr::<F>(ctx);
@@ -109,7 +111,7 @@ impl Algorithm for Adagrad {
         }
     }
 
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         let neg_clr = self.neg_clr::<F>(ctx);
         let eps = F::from_f64(self.eps);

@@ -26,12 +26,13 @@
 //! - AdamW multiplies the decay by the learning rate `γ λ` (the paper's
 //!   schedule multiplier `η_t` times λ, with γ playing `η_t α`).
 
-use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, pair_value, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{addcdiv, addcmul, GradPrep, Lerp};
 use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// Validated Adam / AdamW configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,7 +134,7 @@ impl Algorithm for Adam {
             ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
         ])
     }
-    fn slots(&self) -> Vec<Slot> {
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
         let mut s = vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")];
         if self.amsgrad {
             s.push(Slot::zeros("max_exp_avg_sq"));
@@ -141,7 +142,7 @@ impl Algorithm for Adam {
         s
     }
 
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let c = self.scalars::<F>(ctx);
         let n = t.param.len();
         let g = c.prep.tensor(t.grad, t.param);
@@ -177,7 +178,7 @@ impl Algorithm for Adam {
         }
     }
 
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         // Scalars are copied into locals and every flag becomes a select or a
         // multiplication by 1, so the loop body is branch-free and vectorizes;
         // the arithmetic is the reference kernel's, element by element.

@@ -17,12 +17,12 @@
 //! inside the maximum (`|g| + ε`) where Algorithm 2 has no ε at all (it would
 //! divide by zero on a zero gradient at step 1).
 
-use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, pair_value, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{addcdiv, GradPrep, Lerp};
-use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// Validated AdaMax configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,11 +75,11 @@ impl Algorithm for Adamax {
             ("maximize", self.maximize.into()),
         ])
     }
-    fn slots(&self) -> Vec<Slot> {
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
         vec![Slot::zeros("exp_avg"), Slot::zeros("exp_inf")]
     }
 
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let n = t.param.len();
         let g = GradPrep::new(self.maximize, self.weight_decay).tensor(t.grad, t.param);
         let lerp = Lerp::<F>::new(1.0 - self.betas.0);
@@ -102,7 +102,7 @@ impl Algorithm for Adamax {
         }
     }
 
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         let lerp = Lerp::<F>::new(1.0 - self.betas.0);
         let (b2, eps) = (F::from_f64(self.betas.1), F::from_f64(self.eps));

@@ -21,12 +21,12 @@
 //! added outside the square root, and momentum accumulates the already
 //! normalized step (Graves' eq. (41) form).
 
-use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{add_scaled, addcdiv, addcmul, GradPrep, Lerp};
-use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// Validated RMSprop configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +98,7 @@ impl Algorithm for Rmsprop {
             ("maximize", self.maximize.into()),
         ])
     }
-    fn slots(&self) -> Vec<Slot> {
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
         let mut s = vec![Slot::zeros("square_avg")];
         if self.centered {
             s.push(Slot::zeros("grad_avg"));
@@ -109,7 +109,7 @@ impl Algorithm for Rmsprop {
         s
     }
 
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let n = t.param.len();
         let g = GradPrep::new(self.maximize, self.weight_decay).tensor(t.grad, t.param);
         let (alpha, one_minus_alpha) = (F::from_f64(self.alpha), F::from_f64(1.0 - self.alpha));
@@ -158,7 +158,7 @@ impl Algorithm for Rmsprop {
         }
     }
 
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         let (alpha, oma) = (F::from_f64(self.alpha), F::from_f64(1.0 - self.alpha));
         let eps = F::from_f64(self.eps);

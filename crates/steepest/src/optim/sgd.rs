@@ -23,12 +23,12 @@
 //! is the "look-ahead gradient" form `g + μ b` rather than an evaluation at a
 //! shifted point. Nesterov requires `momentum > 0` and `dampening = 0`.
 
-use crate::algorithm::{Algorithm, Slot, StepCtx, TensorMut};
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{add_scaled, GradPrep};
-use crate::real::Real;
+use crate::tensor::ParamInfo;
 
 /// Validated SGD configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +94,7 @@ impl Algorithm for Sgd {
             ("maximize", self.maximize.into()),
         ])
     }
-    fn slots(&self) -> Vec<Slot> {
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
         if self.momentum != 0.0 {
             vec![Slot::zeros("momentum_buffer")]
         } else {
@@ -102,7 +102,7 @@ impl Algorithm for Sgd {
         }
     }
 
-    fn reference<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let neg_lr = F::from_f64(-ctx.lr);
         let g = GradPrep::new(self.maximize, self.weight_decay).tensor(t.grad, t.param);
         let d: Vec<F> = if self.momentum != 0.0 {
@@ -132,7 +132,7 @@ impl Algorithm for Sgd {
         }
     }
 
-    fn fused<F: Real>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let neg_lr = F::from_f64(-ctx.lr);
         let prep = GradPrep::new(self.maximize, self.weight_decay);
         if self.momentum == 0.0 {
