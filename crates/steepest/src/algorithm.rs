@@ -101,6 +101,9 @@ pub struct StepCtx {
     /// This parameter's step count, 1 on its first update. Steps on which the
     /// parameter was frozen (no gradient) do not count, as in PyTorch.
     pub step: u64,
+    /// The schedule's factor this step (`lr` = base lr × factor); combinators
+    /// apply it to the learning rates of the algorithms they route to.
+    pub lr_factor: f64,
 }
 
 /// One parameter tensor as a kernel sees it.
@@ -148,10 +151,21 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn hyper(&self) -> Hyper;
     /// State buffers of the parameter `p`.
     fn slots(&self, p: &ParamInfo) -> Vec<Slot>;
-    /// Rejects parameters this algorithm cannot update (e.g. Muon needs matrices).
+    /// Whether this algorithm can update a parameter of this shape (e.g. Muon needs matrices).
+    fn accepts(&self, shape: &[usize]) -> bool {
+        let _ = shape;
+        true
+    }
+    /// Rejects parameters this algorithm cannot update, with a message naming them.
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
-        let _ = p;
-        Ok(())
+        if self.accepts(&p.shape) {
+            Ok(())
+        } else {
+            Err(crate::error::Error::param(
+                &p.name,
+                format!("{} cannot update a parameter of shape {:?}", self.name(), p.shape),
+            ))
+        }
     }
     /// The readable ground truth: one loop per tensor operation.
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
@@ -169,6 +183,8 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn hyper(&self) -> Hyper;
     /// See [`Algorithm::slots`].
     fn slots(&self, p: &ParamInfo) -> Vec<Slot>;
+    /// See [`Algorithm::accepts`].
+    fn accepts(&self, shape: &[usize]) -> bool;
     /// See [`Algorithm::check_param`].
     fn check_param(&self, p: &ParamInfo) -> Result<()>;
     /// Runs the chosen kernel on an `f32` tensor.
@@ -191,6 +207,9 @@ impl<A: Algorithm> DynAlgorithm for A {
     }
     fn slots(&self, p: &ParamInfo) -> Vec<Slot> {
         Algorithm::slots(self, p)
+    }
+    fn accepts(&self, shape: &[usize]) -> bool {
+        Algorithm::accepts(self, shape)
     }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         Algorithm::check_param(self, p)

@@ -118,6 +118,44 @@ impl<'a> HyperReader<'a> {
         }
     }
 
+    /// A fixed-length list of finite numbers, e.g. `ns_coefficients: [a, b, c]`.
+    pub fn floats<const N: usize>(&mut self, key: &str, default: [f64; N]) -> Result<[f64; N]> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Array(a)) if a.len() == N => {
+                let mut out = [0.0; N];
+                for (o, x) in out.iter_mut().zip(a) {
+                    *o = value_as_f64(x)
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| self.err(key, format!("expected {N} finite numbers, got {x}")))?;
+                }
+                Ok(out)
+            }
+            Some(v) => Err(self.err(key, format!("expected a list of {N} numbers, got {v}"))),
+        }
+    }
+
+    /// A list of strings (e.g. glob patterns).
+    pub fn strings(&mut self, key: &str, default: &[&str]) -> Result<Vec<String>> {
+        match self.get(key) {
+            None => Ok(default.iter().map(|s| s.to_string()).collect()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.err(key, format!("expected a list of strings, got {x}")))
+                })
+                .collect(),
+            Some(v) => Err(self.err(key, format!("expected a list of strings, got {v}"))),
+        }
+    }
+
+    /// An [`Error::InvalidHyper`] for `field` of this optimizer.
+    pub fn error(&self, field: &str, message: impl Into<String>) -> Error {
+        self.err(field, message)
+    }
+
     /// A string.
     pub fn string(&mut self, key: &str, default: &str) -> Result<String> {
         match self.get(key) {

@@ -75,11 +75,15 @@ pub enum Select {
 
 impl Select {
     fn matches(&self, p: &ParamInfo) -> bool {
+        self.matches_parts(&p.name, &p.shape)
+    }
+    /// Whether a parameter with this name and shape is selected.
+    pub fn matches_parts(&self, name: &str, shape: &[usize]) -> bool {
         match self {
-            Select::Names(v) => v.contains(&p.name),
-            Select::Pattern(g) => glob_match(g.as_bytes(), p.name.as_bytes()),
-            Select::Rank(r) => p.shape.len() == *r,
-            Select::Shape(s) => p.shape == *s,
+            Select::Names(v) => v.iter().any(|n| n == name),
+            Select::Pattern(g) => glob_match(g.as_bytes(), name.as_bytes()),
+            Select::Rank(r) => shape.len() == *r,
+            Select::Shape(s) => shape == s.as_slice(),
         }
     }
 }
@@ -454,6 +458,7 @@ impl<F: Float> Optimizer<F> {
             let ctx = StepCtx {
                 lr: alg.lr() * factor,
                 step: st.step,
+                lr_factor: factor,
             };
             for t in &self.spec.transforms {
                 t.apply_param(ctx.lr, param);

@@ -66,6 +66,7 @@ pub trait Real:
     + AddAssign
     + SubAssign
     + MulAssign
+    + crate::linalg::Gemm
     + 'static
 {
     /// The dtype tag of this type.

@@ -37,8 +37,25 @@ pub struct Entry {
     /// groups cannot override (PyTorch's AdaGrad creates its accumulators in
     /// `__init__` from the constructor's `initial_accumulator_value`).
     pub base_only: &'static [&'static str],
+    /// How closely the fused kernel must match the reference kernel.
+    pub fused_vs_reference: Exactness,
     /// Capabilities.
     pub capabilities: Capabilities,
+}
+
+/// Agreement required between fused and reference kernels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Exactness {
+    /// Same arithmetic, same bits.
+    Bitwise,
+    /// Different summation orders (matrix products): `max|Δ| / max|ref|` per tensor
+    /// at most `f64_tol` in f64 and `f32_tol` in f32.
+    Within {
+        /// Tolerance in f64.
+        f64_tol: f64,
+        /// Tolerance in f32.
+        f32_tol: f64,
+    },
 }
 
 impl Entry {
@@ -56,6 +73,18 @@ impl Entry {
 const ELEMENTWISE: Capabilities = Capabilities {
     elementwise: true,
     state_depends_on_flags: true,
+};
+
+const MATRIX: Capabilities = Capabilities {
+    elementwise: false,
+    state_depends_on_flags: false,
+};
+
+/// Matrix products summed in another order: Newton–Schulz amplifies ulps by
+/// its slope (~3.4 per iteration), so a few hundred ulps over 5 iterations.
+const GEMM_ORDER: Exactness = Exactness::Within {
+    f64_tol: 1e-12,
+    f32_tol: 1e-4,
 };
 
 fn boxed<A: crate::algorithm::Algorithm>(r: Result<A>) -> Result<Box<dyn DynAlgorithm>> {
@@ -85,6 +114,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"momentum": 0.9, "betas": [0.9, 0.99]}"#, "betas"),
         ],
         base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -109,6 +139,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"momentum": 0.9}"#, "momentum"),
         ],
         base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -129,6 +160,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"nesterov": true}"#, "nesterov"),
         ],
         base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -146,6 +178,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"amsgrad": true}"#, "amsgrad"),
         ],
         base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -166,6 +199,7 @@ static REGISTRY: &[Entry] = &[
             (r#"{"eps": -1e-10}"#, "eps"),
         ],
         base_only: &["initial_accumulator_value"],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
     },
     Entry {
@@ -188,7 +222,102 @@ static REGISTRY: &[Entry] = &[
             (r#"{"momentum": -0.9}"#, "momentum"),
         ],
         base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "adabound",
+        paper: "Adaptive Gradient Methods with Dynamic Bound of Learning Rate",
+        summary: "Adam with per-element step sizes clipped into bounds converging to final_lr; amsbound flag",
+        build: |h| boxed(optim::AdaBound::from_hyper(h)),
+        demo: r#"{"lr": 0.05, "final_lr": 0.1}"#,
+        variants: &[
+            r#"{"lr": 0.01, "amsbound": true, "weight_decay": 0.01, "gamma": 0.1}"#,
+            r#"{"lr": 0.02, "final_lr": 0.05, "gamma": 0.01, "betas": [0.8, 0.99], "eps": 1e-6}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [1.0, 0.999]}"#, "betas"),
+            (r#"{"final_lr": -0.1}"#, "final_lr"),
+            (r#"{"gamma": 0.0}"#, "gamma"),
+            (r#"{"gamma": 1.0}"#, "gamma"),
+            (r#"{"eps": -1e-8}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"amsgrad": true}"#, "amsgrad"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "lion",
+        paper: "Communication Efficient Distributed Training with Distributed Lion (base optimizer); Chen et al. 2023, Symbolic Discovery of Optimization Algorithms",
+        summary: "Sign of an interpolated momentum; decoupled weight decay",
+        build: |h| boxed(optim::Lion::from_hyper(h)),
+        demo: r#"{"lr": 0.03}"#,
+        variants: &[
+            r#"{"lr": 0.003, "weight_decay": 0.1}"#,
+            r#"{"lr": 0.003, "betas": [0.95, 0.98]}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1e-4}"#, "lr"),
+            (r#"{"betas": [1.1, 0.99]}"#, "betas"),
+            (r#"{"betas": [0.9, -0.1]}"#, "betas"),
+            (r#"{"weight_decay": -1.0}"#, "weight_decay"),
+            (r#"{"eps": 1e-8}"#, "eps"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "muon",
+        paper: "Muon: Training and Trade-offs with Latent Attention and MoE; Understanding Gradient Orthogonalization for Deep Learning via Non-Euclidean Trust-Region Optimization",
+        summary: "Muon (momentum + Newton-Schulz orthogonalization) on matrices, AdamW on the rest and on embeddings/heads",
+        build: |h| boxed(optim::muon::muon_with_adamw(h)),
+        demo: r#"{"lr": 0.02, "weight_decay": 0.0, "adamw_lr": 0.02}"#,
+        variants: &[
+            r#"{"lr": 0.02, "nesterov": false, "adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.01}"#,
+            r#"{"lr": 0.01, "ns_steps": 3, "adamw_lr": 0.005, "adamw_weight_decay": 0.1, "adamw_params": ["w*"]}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.02}"#, "lr"),
+            (r#"{"momentum": -0.1}"#, "momentum"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"adjust_lr_fn": "sqrt"}"#, "adjust_lr_fn"),
+            (r#"{"ns_steps": 100}"#, "ns_steps"),
+            (r#"{"ns_coefficients": [1.0, 2.0]}"#, "ns_coefficients"),
+            (r#"{"adamw_betas": [1.5, 0.9]}"#, "adamw_betas"),
+            (r#"{"adamw_lr": -1.0}"#, "adamw_lr"),
+            (r#"{"adamw_params": "embed"}"#, "adamw_params"),
+            (r#"{"amsgrad": true}"#, "amsgrad"),
+        ],
+        base_only: &[],
+        fused_vs_reference: GEMM_ORDER,
+        capabilities: MATRIX,
+    },
+    Entry {
+        name: "adago",
+        paper: "AdaGrad Meets Muon: Adaptive Stepsizes for Orthogonal Updates",
+        summary: "Muon's orthogonalized direction with an AdaGrad-norm step size (clamp gamma, floor eps); matrices only",
+        build: |h| boxed(optim::AdaGo::from_hyper(h)),
+        demo: r#"{"lr": 1.0, "momentum": 0.5, "eps": 1e-3}"#,
+        variants: &[
+            r#"{"lr": 0.2, "gamma": 1.0, "nesterov": true, "weight_decay": 0.01}"#,
+            r#"{"lr": 0.1, "v0": 0.5, "momentum": 0.5, "ns_steps": 3}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.1}"#, "lr"),
+            (r#"{"momentum": 1.0}"#, "momentum"),
+            (r#"{"gamma": 0.0}"#, "gamma"),
+            (r#"{"eps": -1.0}"#, "eps"),
+            (r#"{"v0": 0.0}"#, "v0"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"ns_steps": 1000}"#, "ns_steps"),
+        ],
+        base_only: &[],
+        fused_vs_reference: GEMM_ORDER,
+        capabilities: MATRIX,
     },
 ];
 

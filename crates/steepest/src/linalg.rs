@@ -1,0 +1,124 @@
+//! Dense matrix products for matrix optimizers (Muon, AdaGO): a plain triple
+//! loop as the reference and faer's GEMM (blocked, SIMD, parallel) as the fast path.
+//!
+//! Matrices are row-major slices. faer parallelizes over blocks of the output,
+//! never over the inner dimension, so each output element is summed in an
+//! order that does not depend on the thread count.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// Which implementation computes a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulImpl {
+    /// Triple loop, `k` innermost, ascending: the readable ground truth.
+    Naive,
+    /// faer's GEMM on the rayon pool.
+    Faer,
+}
+
+/// `C = beta·C + alpha·op(A)·op(B)` on row-major buffers, where `op(X)` is `X`
+/// or `Xᵀ`. `A` is stored `ar × ac` and `B` is stored `br × bc`; with
+/// `beta = 0` the old contents of `C` are ignored (even if NaN).
+pub trait Gemm: Sized + Copy {
+    /// See the trait documentation.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        how: MatmulImpl,
+        c: &mut [Self],
+        beta: Self,
+        alpha: Self,
+        a: &[Self],
+        a_shape: (usize, usize),
+        ta: bool,
+        b: &[Self],
+        b_shape: (usize, usize),
+        tb: bool,
+    );
+}
+
+macro_rules! impl_gemm {
+    ($t:ty) => {
+        impl Gemm for $t {
+            fn gemm(
+                how: MatmulImpl,
+                c: &mut [$t],
+                beta: $t,
+                alpha: $t,
+                a: &[$t],
+                (ar, ac): (usize, usize),
+                ta: bool,
+                b: &[$t],
+                (br, bc): (usize, usize),
+                tb: bool,
+            ) {
+                let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+                let n = if tb { br } else { bc };
+                debug_assert_eq!(if tb { bc } else { br }, k);
+                debug_assert_eq!(c.len(), m * n);
+                if beta == 0.0 {
+                    c.iter_mut().for_each(|x| *x = 0.0);
+                } else if beta != 1.0 {
+                    c.iter_mut().for_each(|x| *x *= beta);
+                }
+                if m == 0 || n == 0 || k == 0 {
+                    return;
+                }
+                match how {
+                    MatmulImpl::Naive => {
+                        let at = |i: usize, p: usize| if ta { a[p * ac + i] } else { a[i * ac + p] };
+                        let bt = |p: usize, j: usize| if tb { b[j * bc + p] } else { b[p * bc + j] };
+                        for i in 0..m {
+                            for j in 0..n {
+                                let mut s: $t = 0.0;
+                                for p in 0..k {
+                                    s += at(i, p) * bt(p, j);
+                                }
+                                c[i * n + j] += alpha * s;
+                            }
+                        }
+                    }
+                    MatmulImpl::Faer => {
+                        let a = MatRef::from_row_major_slice(a, ar, ac);
+                        let b = MatRef::from_row_major_slice(b, br, bc);
+                        let a = if ta { a.transpose() } else { a };
+                        let b = if tb { b.transpose() } else { b };
+                        let c = MatMut::from_row_major_slice_mut(c, m, n);
+                        let par = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
+                            Par::rayon(0)
+                        } else {
+                            Par::Seq
+                        };
+                        matmul(c, Accum::Add, a, b, alpha, par);
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl_gemm!(f32);
+impl_gemm!(f64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naive_and_faer_agree_with_transposes() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 11) as f64) - 5.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 13 % 7) as f64) * 0.5).collect();
+        let bt: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        for (bb, shape, t) in [(&b, (k, n), false), (&bt, (n, k), true)] {
+            let mut c1 = vec![1.0; m * n];
+            let mut c2 = vec![1.0; m * n];
+            f64::gemm(MatmulImpl::Naive, &mut c1, 2.0, 0.5, &a, (m, k), false, bb, shape, t);
+            f64::gemm(MatmulImpl::Faer, &mut c2, 2.0, 0.5, &a, (m, k), false, bb, shape, t);
+            assert_eq!(c1, c2, "integers: both exact");
+            // c[0] = 2 + 0.5 * sum_p a[0,p] b[p,0]
+            let want: f64 = 2.0 + 0.5 * (0..k).map(|p| a[p] * b[p * n]).sum::<f64>();
+            assert_eq!(c1[0], want);
+        }
+    }
+}
