@@ -104,6 +104,13 @@ pub struct StepCtx {
     /// The schedule's factor this step (`lr` = base lr × factor); combinators
     /// apply it to the learning rates of the algorithms they route to.
     pub lr_factor: f64,
+    /// The optimizer's step number, 1 on its first applied step, counting
+    /// steps on which this parameter was frozen (heavyball's and
+    /// pytorch-optimizer's per-group counter).
+    pub global_step: u64,
+    /// L2 norm of all gradients of this step together (computed only when an
+    /// algorithm asks for it with [`Algorithm::needs_global_grad_norm`]; NaN otherwise).
+    pub global_grad_norm: f64,
 }
 
 /// One parameter tensor as a kernel sees it.
@@ -156,6 +163,10 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
         let _ = shape;
         true
     }
+    /// Whether [`StepCtx::global_grad_norm`] must be computed (AdaGC's warm-up).
+    fn needs_global_grad_norm(&self) -> bool {
+        false
+    }
     /// Rejects parameters this algorithm cannot update, with a message naming them.
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         if self.accepts(&p.shape) {
@@ -185,6 +196,8 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn slots(&self, p: &ParamInfo) -> Vec<Slot>;
     /// See [`Algorithm::accepts`].
     fn accepts(&self, shape: &[usize]) -> bool;
+    /// See [`Algorithm::needs_global_grad_norm`].
+    fn needs_global_grad_norm(&self) -> bool;
     /// See [`Algorithm::check_param`].
     fn check_param(&self, p: &ParamInfo) -> Result<()>;
     /// Runs the chosen kernel on an `f32` tensor.
@@ -210,6 +223,9 @@ impl<A: Algorithm> DynAlgorithm for A {
     }
     fn accepts(&self, shape: &[usize]) -> bool {
         Algorithm::accepts(self, shape)
+    }
+    fn needs_global_grad_norm(&self) -> bool {
+        Algorithm::needs_global_grad_norm(self)
     }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         Algorithm::check_param(self, p)

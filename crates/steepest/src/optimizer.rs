@@ -431,6 +431,16 @@ impl<F: Float> Optimizer<F> {
             t.apply_grads(params, grads);
         }
         let factor = self.spec.schedule.factor(self.steps);
+        let global_grad_norm = if self.algs.iter().any(|a| a.needs_global_grad_norm()) {
+            self.params
+                .iter()
+                .filter_map(|r| grads.get(&r.info.name))
+                .map(crate::kernel::sum_squares)
+                .sum::<f64>()
+                .sqrt()
+        } else {
+            f64::NAN
+        };
         let kernel = self.spec.kernel;
         for r in &self.params {
             let name = r.info.name.as_str();
@@ -459,6 +469,8 @@ impl<F: Float> Optimizer<F> {
                 lr: alg.lr() * factor,
                 step: st.step,
                 lr_factor: factor,
+                global_step: self.steps + 1,
+                global_grad_norm,
             };
             for t in &self.spec.transforms {
                 t.apply_param(ctx.lr, param);

@@ -15,6 +15,9 @@ pub struct Capabilities {
     pub elementwise: bool,
     /// Has an `amsgrad`-style or other flag set that changes the state slots.
     pub state_depends_on_flags: bool,
+    /// The update of one parameter depends on the others' gradients (AdaGC's
+    /// global norm), so a parameter group is not the same as a separate optimizer.
+    pub couples_params: bool,
 }
 
 /// One registered optimizer.
@@ -73,11 +76,19 @@ impl Entry {
 const ELEMENTWISE: Capabilities = Capabilities {
     elementwise: true,
     state_depends_on_flags: true,
+    couples_params: false,
 };
 
 const MATRIX: Capabilities = Capabilities {
     elementwise: false,
     state_depends_on_flags: false,
+    couples_params: false,
+};
+
+const GLOBAL_NORM: Capabilities = Capabilities {
+    elementwise: true,
+    state_depends_on_flags: false,
+    couples_params: true,
 };
 
 /// Matrix products summed in another order: Newton–Schulz amplifies ulps by
@@ -318,6 +329,106 @@ static REGISTRY: &[Entry] = &[
         base_only: &[],
         fused_vs_reference: GEMM_ORDER,
         capabilities: MATRIX,
+    },
+    Entry {
+        name: "c-adamw",
+        paper: "Cautious Optimizers: Improving Training with One Line of Code",
+        summary: "Cautious wrapper (sign-agreement mask, rescaled) around AdamW; heavyball's AdamW knobs",
+        build: |h| {
+            boxed(optim::Cautious::from_hyper("c-adamw", h, optim::AdamKnobs::from_hyper))
+        },
+        demo: r#"{"lr": 0.05}"#,
+        variants: &[
+            r#"{"lr": 0.01, "weight_decay": 0.1, "warmup_steps": 3, "caution_mask": "signbit_equal", "caution_scale": "numel_over_kept"}"#,
+            r#"{"lr": 0.01, "bias_correction": "divide", "eps_mode": "add", "step_counter": "param", "caution_scale": "inv_mean_clamped"}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [1.0, 0.99]}"#, "betas"),
+            (r#"{"eps": -1.0}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"caution_mask": "sign"}"#, "caution_mask"),
+            (r#"{"caution_scale": "none"}"#, "caution_scale"),
+            (r#"{"eps_mode": "sqrt"}"#, "eps_mode"),
+            (r#"{"bias_correction": "none"}"#, "bias_correction"),
+            (r#"{"step_counter": "local"}"#, "step_counter"),
+            (r#"{"warmup_steps": -1}"#, "warmup_steps"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "c-lion",
+        paper: "Cautious Optimizers: Improving Training with One Line of Code",
+        summary: "Cautious wrapper (sign-agreement mask, rescaled) around Lion",
+        build: |h| boxed(optim::Cautious::from_hyper("c-lion", h, optim::Lion::from_hyper)),
+        demo: r#"{"lr": 0.03}"#,
+        variants: &[
+            r#"{"lr": 0.01, "weight_decay": 0.1, "caution_scale": "numel_over_kept", "caution_mask": "signbit_equal"}"#,
+            r#"{"lr": 0.01, "weight_decay": 0.01, "weight_decouple": false, "maximize": true}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [1.5, 0.99]}"#, "betas"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"caution_mask": 1}"#, "caution_mask"),
+            (r#"{"caution_scale": "half"}"#, "caution_scale"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "adagc",
+        paper: "AdaGC: Improving Training Stability for Large Language Model Pretraining",
+        summary: "Adaptive per-tensor gradient clipping (EMA of norms, global clip in warm-up) around AdamW",
+        build: |h| {
+            boxed(optim::AdaGc::from_hyper("adagc", h, true, |rest| {
+                let mut r = rest.clone();
+                r.insert("weight_decay".into(), 0.0.into());
+                optim::Adam::from_hyper(&r, true).map(|a| std::sync::Arc::new(a) as _)
+            }))
+        },
+        demo: r#"{"lr": 0.05, "warmup_steps": 5, "weight_decay": 0.0, "lambda_abs": 5.0}"#,
+        variants: &[
+            r#"{"lr": 0.01, "warmup_steps": 2, "weight_decay": 0.1, "beta": 0.9, "lambda_rel": 1.2}"#,
+            r#"{"lr": 0.01, "warmup_steps": 0, "fixed_decay": true, "weight_decay": 0.01, "maximize": true, "step_counter": "param"}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [0.9, 1.0]}"#, "betas"),
+            (r#"{"beta": 1.0}"#, "beta"),
+            (r#"{"lambda_abs": 0.0}"#, "lambda_abs"),
+            (r#"{"lambda_rel": -1.0}"#, "lambda_rel"),
+            (r#"{"warmup_steps": -1}"#, "warmup_steps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"eps": -1e-8}"#, "eps"),
+            (r#"{"global_norm_dtype": "f16"}"#, "global_norm_dtype"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: GLOBAL_NORM,
+    },
+    Entry {
+        name: "adagc-lion",
+        paper: "AdaGC: Improving Training Stability for Large Language Model Pretraining (clipping) around Lion",
+        summary: "AdaGC clipping composed with Lion",
+        build: |h| {
+            boxed(optim::AdaGc::from_hyper("adagc-lion", h, false, |rest| {
+                optim::Lion::from_hyper(rest).map(|a| std::sync::Arc::new(a) as _)
+            }))
+        },
+        demo: r#"{"lr": 0.03, "warmup_steps": 5, "weight_decay": 0.0, "lambda_abs": 5.0}"#,
+        variants: &[r#"{"lr": 0.01, "warmup_steps": 2, "weight_decay": 0.1, "betas": [0.95, 0.98]}"#],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"lambda_abs": 0.0}"#, "lambda_abs"),
+            (r#"{"betas": [2.0, 0.99]}"#, "betas"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: GLOBAL_NORM,
     },
 ];
 

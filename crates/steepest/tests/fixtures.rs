@@ -43,15 +43,17 @@ fn cases(dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
     v
 }
 
-/// Relative error of one tensor: `max_i |got_i - want_i| / max_i |want_i|`.
+/// Relative error of one tensor at one step: `max_i |got_i - want_i| / scale`,
+/// where `scale` is the largest magnitude the parameter takes anywhere along
+/// the expected trajectory.
 ///
-/// Errors are measured against the tensor's own scale, not elementwise: all
-/// components of a tensor move with the same learning rate, so a component
-/// that crosses zero carries the absolute rounding error of its neighbours,
-/// and an elementwise ratio there measures nothing but how close to zero it
-/// happened to land.
-pub fn rel_error(got: &[f64], want: &[f64]) -> f64 {
-    let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
+/// Errors are measured against the parameter's own scale, not elementwise:
+/// all components move with the same learning rate, so a component that
+/// crosses zero (or a one-element tensor that passes near zero) carries the
+/// absolute rounding error of the run, and an elementwise ratio there measures
+/// only how close to zero it happened to land.
+pub fn rel_error(got: &[f64], want: &[f64], scale: f64) -> f64 {
+    let scale = scale.max(f64::MIN_POSITIVE);
     got.iter()
         .zip(want)
         .map(|(g, w)| (g - w).abs() / scale)
@@ -85,15 +87,27 @@ fn check_dir(dir: &Path, kernel: Kernel) -> (usize, f64, f64) {
             Dtype::F64 => 1e-10,
             Dtype::F32 => 1e-5,
         };
+        let values = |step: &serde_json::Value, pname: &str| -> Vec<f64> {
+            step[pname]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: a step lacks `{pname}`"))
+                .iter()
+                .map(|x| steepest::hyper::value_as_f64(x).unwrap())
+                .collect()
+        };
+        let scales: Vec<f64> = out
+            .names
+            .iter()
+            .map(|pname| {
+                traj.iter()
+                    .flat_map(|st| values(st, pname))
+                    .fold(0.0f64, |m, x| m.max(x.abs()))
+            })
+            .collect();
         for (t, (got_step, want_step)) in out.trajectory.iter().zip(traj).enumerate() {
             for (i, pname) in out.names.iter().enumerate() {
-                let w: Vec<f64> = want_step[pname]
-                    .as_array()
-                    .unwrap_or_else(|| panic!("{name}: step {t} lacks `{pname}`"))
-                    .iter()
-                    .map(|x| steepest::hyper::value_as_f64(x).unwrap())
-                    .collect();
-                let e = rel_error(&got_step[i], &w);
+                let w = values(want_step, pname);
+                let e = rel_error(&got_step[i], &w, scales[i]);
                 assert!(
                     e <= tol,
                     "{name}: step {} param `{pname}`: relative error {e:.3e} > {tol:e}",

@@ -265,6 +265,11 @@ fn loss_decreases_on_quadratic_and_rosenbrock() {
 fn param_group_equals_separate_optimizer() {
     for e in registry() {
         use_shapes_for(e);
+        if e.capabilities.couples_params {
+            // Its clipping sees the global gradient norm of all parameters: a group
+            // and a separate optimizer see different norms by design.
+            continue;
+        }
         let sets = hyper_sets(e);
         let base = &sets[0];
         let mut over = sets.get(1).cloned().unwrap_or_default();

@@ -13,7 +13,9 @@
 //! m_t = β2 m_{t-1} + (1-β2) g_t
 //! ```
 //! Defaults (`lion-pytorch`, the reference): `lr = 1e-4`, `betas = (0.9, 0.99)`,
-//! `weight_decay = 0`.
+//! `weight_decay = 0`. Options from pytorch-optimizer's `Lion` (the reference
+//! of C-Lion): `maximize`, `weight_decouple = false` (coupled L2 `g + λθ`
+//! instead of decoupled decay) and `fixed_decay` (decay `θ(1 − λ)` without γ).
 //!
 //! The reference matches the paper; steepest follows both. Its moments are a
 //! multiply then a fused multiply-add (not `lerp`), which steepest reproduces.
@@ -24,7 +26,7 @@ use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::Result;
 use crate::hyper::{num, pair_value, Hyper, HyperReader};
 use crate::kernel::zip_chunks;
-use crate::ops::add_scaled;
+use crate::ops::{add_scaled, GradPrep};
 use crate::tensor::ParamInfo;
 
 /// Validated Lion configuration.
@@ -34,8 +36,14 @@ pub struct Lion {
     pub lr: f64,
     /// (β1, β2).
     pub betas: (f64, f64),
-    /// Decoupled weight decay λ.
+    /// Weight decay λ.
     pub weight_decay: f64,
+    /// Decoupled decay (default) or coupled L2.
+    pub weight_decouple: bool,
+    /// Decoupled decay independent of the learning rate.
+    pub fixed_decay: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
 }
 
 impl Lion {
@@ -46,6 +54,9 @@ impl Lion {
             lr: r.f64("lr", 1e-4)?,
             betas: r.pair("betas", (0.9, 0.99))?,
             weight_decay: r.f64("weight_decay", 0.0)?,
+            weight_decouple: r.bool("weight_decouple", true)?,
+            fixed_decay: r.bool("fixed_decay", false)?,
+            maximize: r.bool("maximize", false)?,
         };
         r.non_negative("lr", l.lr)?;
         for (i, b) in [l.betas.0, l.betas.1].into_iter().enumerate() {
@@ -64,6 +75,7 @@ impl Lion {
 /// Per-step scalars of Lion, shared by its kernels and by Cautious-Lion.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LionScalars<F> {
+    pub prep: GradPrep<F>,
     pub decay: F,
     pub b1: F,
     pub omb1: F,
@@ -74,8 +86,16 @@ pub(crate) struct LionScalars<F> {
 
 impl Lion {
     pub(crate) fn scalars<F: Float>(&self, ctx: &StepCtx) -> LionScalars<F> {
+        let decoupled = self.weight_decouple && self.weight_decay != 0.0;
+        let decay = match (decoupled, self.fixed_decay) {
+            (false, _) => 1.0,
+            (true, false) => 1.0 - ctx.lr * self.weight_decay,
+            (true, true) => 1.0 - self.weight_decay,
+        };
+        let l2 = if self.weight_decouple { 0.0 } else { self.weight_decay };
         LionScalars {
-            decay: F::from_f64(1.0 - ctx.lr * self.weight_decay),
+            prep: GradPrep::new(self.maximize, l2),
+            decay: F::from_f64(decay),
             b1: F::from_f64(self.betas.0),
             omb1: F::from_f64(1.0 - self.betas.0),
             b2: F::from_f64(self.betas.1),
@@ -97,6 +117,9 @@ impl Algorithm for Lion {
             ("lr", num(self.lr)),
             ("betas", pair_value(self.betas)),
             ("weight_decay", num(self.weight_decay)),
+            ("weight_decouple", self.weight_decouple.into()),
+            ("fixed_decay", self.fixed_decay.into()),
+            ("maximize", self.maximize.into()),
         ])
     }
     fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
@@ -106,13 +129,14 @@ impl Algorithm for Lion {
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let c = self.scalars::<F>(ctx);
         let n = t.param.len();
+        let g = c.prep.tensor(t.grad, t.param);
         let m = &mut t.slots[0];
         for i in 0..n {
             t.param[i] = t.param[i] * c.decay;
         }
         let mut u: Vec<F> = m.iter().map(|&m| m * c.b1).collect();
         for i in 0..n {
-            u[i] = add_scaled(u[i], c.omb1, t.grad[i]);
+            u[i] = add_scaled(u[i], c.omb1, g[i]);
         }
         for x in u.iter_mut() {
             *x = x.sign();
@@ -124,7 +148,7 @@ impl Algorithm for Lion {
             m[i] = m[i] * c.b2;
         }
         for i in 0..n {
-            m[i] = add_scaled(m[i], c.omb2, t.grad[i]);
+            m[i] = add_scaled(m[i], c.omb2, g[i]);
         }
     }
 
@@ -134,9 +158,10 @@ impl Algorithm for Lion {
             let n = p.len();
             let (g, m) = (&g[..n], &mut m[..n]);
             for i in 0..n {
-                let u = add_scaled(m[i] * c.b1, c.omb1, g[i]).sign();
+                let gi = c.prep.apply(g[i], p[i]);
+                let u = add_scaled(m[i] * c.b1, c.omb1, gi).sign();
                 p[i] = add_scaled(p[i] * c.decay, c.neg_lr, u);
-                m[i] = add_scaled(m[i] * c.b2, c.omb2, g[i]);
+                m[i] = add_scaled(m[i] * c.b2, c.omb2, gi);
             }
         });
     }

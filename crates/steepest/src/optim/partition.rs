@@ -72,6 +72,9 @@ impl Algorithm for Partition {
     fn accepts(&self, shape: &[usize]) -> bool {
         self.main.accepts(shape) || self.aux.accepts(shape)
     }
+    fn needs_global_grad_norm(&self) -> bool {
+        self.main.needs_global_grad_norm() || self.aux.needs_global_grad_norm()
+    }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         self.pick(&p.name, &p.shape).check_param(p)
     }

@@ -1,0 +1,459 @@
+//! Cautious: keep only the coordinates of an optimizer's update that agree in
+//! sign with the current gradient, and rescale.
+//!
+//! Paper: Liang, Chen, Liu & Liu, *"Cautious Optimizers: Improving Training
+//! with One Line of Code"* (Algorithm 1 and the C-AdamW / C-Lion pseudo-code).
+//! For a base optimizer whose step is `θ ← θ·decay − γ u`:
+//! ```text
+//! φ = 1[u ∘ g > 0]                              (mask, per coordinate)
+//! θ ← θ·decay − γ · s(φ) · (u ∘ φ)              (s rescales, per tensor)
+//! ```
+//! The references differ in the mask and the scale, so both are parameters:
+//! - `caution_mask`: `"product_positive"` (`u·g > 0`: the paper, pytorch-optimizer;
+//!   default) or `"signbit_equal"` (IEEE sign bits equal, so a `+0` gradient
+//!   keeps a non-negative update: heavyball).
+//! - `caution_scale`: `"numel_over_kept_plus_one"` (`n/(k+1)`, the paper's
+//!   pseudo-code `d/(nnz+1)`; default), `"numel_over_kept"` (`n/max(k,1)`:
+//!   heavyball) or `"inv_mean_clamped"` (`1/max(k/n, 1e-3)`: timm).
+//!
+//! Any algorithm that can report its update direction ([`Direction`]) can be
+//! wrapped; the registry's `c-adamw` wraps AdamW (with the knobs that make it
+//! heavyball's AdamW, the reference: see [`AdamKnobs`]) and `c-lion` wraps
+//! Lion (pytorch-optimizer's `Lion(cautious=True)` is the reference). Decay is
+//! never masked. The mask compares against the gradient the base optimizer
+//! used (after `maximize` and coupled L2, as pytorch-optimizer does).
+
+use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
+use crate::error::Result;
+use crate::hyper::{num, pair_value, Hyper, HyperReader};
+use crate::kernel::{zip_chunks, PAR_MIN};
+use crate::ops::{add_scaled, addcmul, Lerp};
+use crate::optim::{Adam, Lion};
+use crate::real::Real;
+use crate::tensor::ParamInfo;
+
+/// How the base optimizer's update is applied once masked.
+#[derive(Clone, Copy, Debug)]
+pub struct Apply {
+    /// Multiplier of the parameter (decoupled weight decay; 1 for none).
+    pub decay: f64,
+    /// Step size γ: `θ ← θ·decay − γ u'`.
+    pub lr: f64,
+    /// Fuse `θ·decay − γ u'` as `fma(u', −γ, θ·decay)` (PyTorch `add(alpha=)`),
+    /// or round `θ·decay` and `u'·(−γ)` separately and add (heavyball).
+    pub fma: bool,
+}
+
+/// An algorithm that can report its update direction instead of applying it.
+pub trait Direction: Algorithm {
+    /// Advances the state for this step and writes the direction `u` (so that
+    /// the plain step is `θ ← θ·decay − lr·u`) and the gradient `g_eff` the
+    /// mask compares against. Leaves the parameter unchanged.
+    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply;
+}
+
+/// Which coordinates survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    /// `u·g > 0`.
+    ProductPositive,
+    /// Equal IEEE sign bits.
+    SignbitEqual,
+}
+
+/// How the surviving coordinates are rescaled (`n` elements, `k` kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// `n / (k + 1)`.
+    NumelOverKeptPlusOne,
+    /// `n / max(k, 1)`.
+    NumelOverKept,
+    /// `1 / max(k/n, 1e-3)`.
+    InvMeanClamped,
+}
+
+impl Mask {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "product_positive" => Some(Mask::ProductPositive),
+            "signbit_equal" => Some(Mask::SignbitEqual),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Mask::ProductPositive => "product_positive",
+            Mask::SignbitEqual => "signbit_equal",
+        }
+    }
+    #[inline(always)]
+    fn keep<F: Real>(self, u: F, g: F) -> bool {
+        match self {
+            Mask::ProductPositive => u * g > F::ZERO,
+            Mask::SignbitEqual => (u.to_f64().is_sign_negative()) == (g.to_f64().is_sign_negative()),
+        }
+    }
+}
+
+impl Scale {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "numel_over_kept_plus_one" => Some(Scale::NumelOverKeptPlusOne),
+            "numel_over_kept" => Some(Scale::NumelOverKept),
+            "inv_mean_clamped" => Some(Scale::InvMeanClamped),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Scale::NumelOverKeptPlusOne => "numel_over_kept_plus_one",
+            Scale::NumelOverKept => "numel_over_kept",
+            Scale::InvMeanClamped => "inv_mean_clamped",
+        }
+    }
+    /// The factor for `k` kept of `n`.
+    pub fn factor(self, n: usize, k: usize) -> f64 {
+        let (n, k) = (n as f64, k as f64);
+        match self {
+            Scale::NumelOverKeptPlusOne => n / (k + 1.0),
+            Scale::NumelOverKept => n / k.max(1.0),
+            Scale::InvMeanClamped => 1.0 / (k / n).max(1e-3),
+        }
+    }
+}
+
+/// The cautious wrapper around a base optimizer `B`.
+#[derive(Clone, Debug)]
+pub struct Cautious<B> {
+    /// Registry name of the recipe (`c-adamw`, `c-lion`).
+    pub name: &'static str,
+    /// The wrapped optimizer.
+    pub base: B,
+    /// Mask rule.
+    pub mask: Mask,
+    /// Scale rule.
+    pub scale: Scale,
+}
+
+impl<B: Direction> Cautious<B> {
+    /// Reads `caution_mask` and `caution_scale` and leaves the rest to the base's parser.
+    pub fn from_hyper(name: &'static str, h: &Hyper, base: impl FnOnce(&Hyper) -> Result<B>) -> Result<Self> {
+        let mut own = Hyper::new();
+        let mut rest = Hyper::new();
+        for (k, v) in h {
+            if k == "caution_mask" || k == "caution_scale" {
+                own.insert(k.clone(), v.clone());
+            } else {
+                rest.insert(k.clone(), v.clone());
+            }
+        }
+        let mut r = HyperReader::new(name, &own);
+        let m = r.string("caution_mask", "product_positive")?;
+        let s = r.string("caution_scale", "numel_over_kept_plus_one")?;
+        let mask = Mask::parse(&m).ok_or_else(|| {
+            r.error(
+                "caution_mask",
+                format!("expected \"product_positive\" or \"signbit_equal\", got \"{m}\""),
+            )
+        })?;
+        let scale = Scale::parse(&s).ok_or_else(|| {
+            r.error(
+                "caution_scale",
+                format!(
+                    "expected \"numel_over_kept_plus_one\", \"numel_over_kept\" or \"inv_mean_clamped\", got \"{s}\""
+                ),
+            )
+        })?;
+        r.finish()?;
+        let base = base(&rest).map_err(|e| match e {
+            crate::error::Error::InvalidHyper { field, message, .. } => {
+                crate::error::Error::hyper(name, &field, message)
+            }
+            e => e,
+        })?;
+        Ok(Cautious {
+            name,
+            base,
+            mask,
+            scale,
+        })
+    }
+
+    fn run<F: Float>(&self, fused: bool, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        let n = t.param.len();
+        let (bufs, inner) = t.work.take(2, n);
+        let [u, g] = bufs else {
+            unreachable!("take(2) returns two buffers")
+        };
+        let ap = self.base.direction(
+            ctx,
+            TensorMut {
+                name: t.name,
+                shape: t.shape,
+                param: &mut *t.param,
+                grad: t.grad,
+                slots: &mut *t.slots,
+                work: inner,
+            },
+            u,
+            g,
+        );
+        let mask = self.mask;
+        let kept = if fused && n >= PAR_MIN {
+            use rayon::prelude::*;
+            u.par_chunks(crate::kernel::CHUNK)
+                .zip(g.par_chunks(crate::kernel::CHUNK))
+                .map(|(u, g)| u.iter().zip(g).filter(|(&u, &g)| mask.keep(u, g)).count())
+                .sum::<usize>()
+        } else {
+            u.iter().zip(g.iter()).filter(|(&u, &g)| mask.keep(u, g)).count()
+        };
+        let s = F::from_f64(self.scale.factor(n, kept));
+        let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
+        let apply = move |p: F, u: F, g: F| {
+            let v = if mask.keep(u, g) { u * s } else { F::ZERO };
+            if ap.fma {
+                add_scaled(p * decay, neg, v)
+            } else {
+                p * decay + v * neg
+            }
+        };
+        if fused {
+            zip_chunks(t.param, u, [&mut g[..]], move |p, u, [g]| {
+                let n = p.len();
+                let (u, g) = (&u[..n], &g[..n]);
+                for i in 0..n {
+                    p[i] = apply(p[i], u[i], g[i]);
+                }
+            });
+        } else {
+            for i in 0..n {
+                t.param[i] = apply(t.param[i], u[i], g[i]);
+            }
+        }
+    }
+}
+
+impl<B: Direction> Algorithm for Cautious<B> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn lr(&self) -> f64 {
+        self.base.lr()
+    }
+    fn hyper(&self) -> Hyper {
+        let mut h = self.base.hyper();
+        h.insert("caution_mask".into(), self.mask.name().into());
+        h.insert("caution_scale".into(), self.scale.name().into());
+        h
+    }
+    fn slots(&self, p: &ParamInfo) -> Vec<Slot> {
+        self.base.slots(p)
+    }
+    fn accepts(&self, shape: &[usize]) -> bool {
+        self.base.accepts(shape)
+    }
+    fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.run(false, ctx, t)
+    }
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.run(true, ctx, t)
+    }
+}
+
+impl Direction for Lion {
+    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+        let c = self.scalars::<F>(ctx);
+        let p: &[F] = t.param;
+        let m = &mut t.slots[0];
+        for i in 0..p.len() {
+            let gi = c.prep.apply(t.grad[i], p[i]);
+            g_eff[i] = gi;
+            u[i] = add_scaled(m[i] * c.b1, c.omb1, gi).sign();
+            m[i] = add_scaled(m[i] * c.b2, c.omb2, gi);
+        }
+        Apply {
+            decay: c.decay.to_f64(),
+            lr: ctx.lr,
+            fma: true,
+        }
+    }
+}
+
+/// AdamW with the options that reproduce heavyball's `AdamW` (C-AdamW's reference):
+/// - `bias_correction`: `"divide"` (PyTorch: `m̂ = m/(1-β1^t)`) or
+///   `"debiased_beta"` (the state holds `m̂` directly:
+///   `m̂ ← m̂(1-a1) + g a1`, `a_k = (1-β_k)/(1-β_k^t)`);
+/// - `eps_mode`: `"add"` (`sqrt(v̂) + ε`) or `"max"` (`max(sqrt(v̂), ε)`);
+/// - `step_counter`: `"param"` (PyTorch: this parameter's updates) or
+///   `"global"` (the optimizer's steps, frozen ones included);
+/// - `warmup_steps`: linear warm-up `γ_t = γ t / max(t, W+1)`.
+///
+/// Defaults are heavyball's: `lr = 0.0025`, `betas = (0.9, 0.99)`, `eps = 1e-8`,
+/// `weight_decay = 0`, `warmup_steps = 0`, `"debiased_beta"`, `"max"`, `"global"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamKnobs {
+    /// The AdamW hyperparameters (lr, betas, eps, weight_decay).
+    pub adam: Adam,
+    /// `true` for `"debiased_beta"`.
+    pub debiased_beta: bool,
+    /// `true` for `"max"`.
+    pub eps_max: bool,
+    /// `true` for `"global"`.
+    pub global_step: bool,
+    /// Linear warm-up length.
+    pub warmup_steps: usize,
+}
+
+impl AdamKnobs {
+    /// Parses heavyball-style AdamW hyperparameters.
+    pub fn from_hyper(h: &Hyper) -> Result<Self> {
+        let mut knobs = Hyper::new();
+        let mut rest: Hyper = crate::hyper::hyper([
+            ("lr", num(0.0025)),
+            ("betas", pair_value((0.9, 0.99))),
+            ("eps", num(1e-8)),
+            ("weight_decay", num(0.0)),
+        ]);
+        for (k, v) in h {
+            if ["bias_correction", "eps_mode", "step_counter", "warmup_steps"].contains(&k.as_str()) {
+                knobs.insert(k.clone(), v.clone());
+            } else {
+                rest.insert(k.clone(), v.clone());
+            }
+        }
+        let adam = Adam::from_hyper(&rest, true)?;
+        let mut r = HyperReader::new("adamw", &knobs);
+        let bc = r.string("bias_correction", "debiased_beta")?;
+        let em = r.string("eps_mode", "max")?;
+        let sc = r.string("step_counter", "global")?;
+        let warmup_steps = r.usize("warmup_steps", 0)?;
+        r.check(
+            bc == "divide" || bc == "debiased_beta",
+            "bias_correction",
+            format!("expected \"divide\" or \"debiased_beta\", got \"{bc}\""),
+        )?;
+        r.check(
+            em == "add" || em == "max",
+            "eps_mode",
+            format!("expected \"add\" or \"max\", got \"{em}\""),
+        )?;
+        r.check(
+            sc == "param" || sc == "global",
+            "step_counter",
+            format!("expected \"param\" or \"global\", got \"{sc}\""),
+        )?;
+        r.check(!adam.amsgrad, "amsgrad", "not supported by this AdamW variant")?;
+        r.finish()?;
+        Ok(AdamKnobs {
+            adam,
+            debiased_beta: bc == "debiased_beta",
+            eps_max: em == "max",
+            global_step: sc == "global",
+            warmup_steps,
+        })
+    }
+}
+
+impl Algorithm for AdamKnobs {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+    fn lr(&self) -> f64 {
+        self.adam.lr
+    }
+    fn hyper(&self) -> Hyper {
+        let mut h = Algorithm::hyper(&self.adam);
+        h.remove("amsgrad");
+        h.remove("decoupled_weight_decay");
+        h.insert(
+            "bias_correction".into(),
+            (if self.debiased_beta { "debiased_beta" } else { "divide" }).into(),
+        );
+        h.insert("eps_mode".into(), (if self.eps_max { "max" } else { "add" }).into());
+        h.insert(
+            "step_counter".into(),
+            (if self.global_step { "global" } else { "param" }).into(),
+        );
+        h.insert("warmup_steps".into(), (self.warmup_steps as u64).into());
+        h
+    }
+    fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
+        vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")]
+    }
+    fn reference<F: Float>(&self, ctx: &StepCtx, mut t: TensorMut<'_, F>) {
+        let n = t.param.len();
+        let (mut u, mut g) = (vec![F::ZERO; n], vec![F::ZERO; n]);
+        let work = &mut crate::algorithm::Workspace::default();
+        let ap = self.direction(ctx, t.with(t.grad, 0.., work), &mut u, &mut g);
+        let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
+        for i in 0..n {
+            t.param[i] = t.param[i] * decay + u[i] * neg;
+        }
+    }
+    fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.reference(ctx, t)
+    }
+}
+
+impl Direction for AdamKnobs {
+    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+        let a = &self.adam;
+        let (b1, b2) = a.betas;
+        let step = if self.global_step { ctx.global_step } else { ctx.step };
+        let tt = step as f64;
+        // heavyball evaluates these scalars as 0-d tensor ops in the parameter's
+        // dtype; doing the same (each op rounded to F) keeps f32 runs on its bits.
+        let f = F::from_f64;
+        let lr_t = f(ctx.lr) * f(tt) / f(tt.max(self.warmup_steps as f64 + 1.0));
+        let debias = |beta: f64| -> (F, F) {
+            // a = 1 - β_eff, β_eff = 1 - (1-β)/(-expm1(t·log1p(β-1))); returns (a, 1 - a)
+            let bf = f(beta);
+            let l = f((bf - F::ONE).to_f64().ln_1p());
+            let y = f(-((f(tt) * l).to_f64().exp_m1()));
+            let beff = F::ONE - (F::ONE - bf) / y;
+            (F::ONE - beff, F::ONE - (F::ONE - beff))
+        };
+        let ((a1, oa1), (a2, oa2)) = (debias(b1), debias(b2));
+        let (bc1, bc2) = (1.0 - b1.powf(tt), 1.0 - b2.powf(tt));
+        let eps = F::from_f64(a.eps);
+        let (m, v) = t.slots.split_at_mut(1);
+        let (m, v) = (&mut m[0], &mut v[0]);
+        let (p, grad) = (&*t.param, t.grad);
+        let sign = if a.maximize { -F::ONE } else { F::ONE };
+        let l2 = if a.decoupled_weight_decay { 0.0 } else { a.weight_decay };
+        let prep = crate::ops::GradPrep::<F>::new(false, l2);
+        let body = |i: usize, m: &mut [F], v: &mut [F], u: &mut [F], g_eff: &mut [F]| {
+            let gi = prep.apply(grad[i] * sign, p[i]);
+            g_eff[i] = gi;
+            let (mh, vh) = if self.debiased_beta {
+                m[i] = m[i] * oa1 + gi * a1;
+                v[i] = v[i] * oa2 + (gi * gi) * a2;
+                (m[i], v[i])
+            } else {
+                m[i] = Lerp::<F>::new(1.0 - b1).apply(m[i], gi);
+                v[i] = addcmul(v[i] * F::from_f64(b2), F::from_f64(1.0 - b2), gi, gi);
+                (m[i] / F::from_f64(bc1), v[i] / F::from_f64(bc2))
+            };
+            let d = if self.eps_max {
+                vh.maximum(F::ZERO).sqrt().maximum(eps)
+            } else {
+                vh.sqrt() + eps
+            };
+            u[i] = mh / d;
+        };
+        for i in 0..p.len() {
+            body(i, m, v, u, g_eff);
+        }
+        let decay = if a.decoupled_weight_decay {
+            F::ONE - f(a.weight_decay) * lr_t
+        } else {
+            F::ONE
+        };
+        Apply {
+            decay: decay.to_f64(),
+            lr: lr_t.to_f64(),
+            fma: false,
+        }
+    }
+}
