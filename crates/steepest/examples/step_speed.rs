@@ -1,9 +1,12 @@
-//! Step time of every registered optimizer on one large f32 tensor.
+//! Step time of every registered optimizer on one large f32 tensor, and of
+//! the matrix optimizers (Muon, AdaGO) on one square matrix.
 //!
-//! `cargo run --release -p steepest --example step_speed -- [NUMEL] [REPEATS]`
+//! `cargo run --release -p steepest --example step_speed -- [NUMEL] [REPEATS] [DIM]`
 //! prints, per optimizer, the median step time and the effective memory
 //! bandwidth (bytes of parameter, gradient and state read and written per
-//! step). Run `tools/bench/torch_step_speed.py` beside it for PyTorch's numbers.
+//! step); matrix optimizers run on a DIM × DIM matrix (default 1024) and report
+//! GFLOP/s of the Newton–Schulz products. Run `tools/bench/torch_step_speed.py`
+//! with the same arguments beside it for the Python references' numbers.
 
 use std::time::Instant;
 
@@ -14,8 +17,46 @@ fn main() -> Result<(), steepest::Error> {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1 << 24);
     let repeats: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let dim: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1024);
     println!("numel {n}, {repeats} repeats, {} threads", rayon::current_num_threads());
     for e in registry() {
+        if e.capabilities.elementwise {
+            continue;
+        }
+        // Muon's recipe and AdaGO on a square matrix: 5 Newton-Schulz iterations of
+        // three products (X Xᵀ, A·A, B·X), 2·dim³ flops each.
+        let h = steepest::hyper::hyper_from_json(e.demo).unwrap_or_default();
+        let mut params = ParamSet::<f32>::new();
+        params.push(
+            "w",
+            &[dim, dim],
+            (0..dim * dim).map(|i| ((i % 89) as f32 - 44.0) * 1e-3).collect(),
+        )?;
+        let mut opt = Optimizer::new(e.name, &h, &params)?;
+        let mut grads = GradSet::new();
+        grads.insert("w", (0..dim * dim).map(|i| ((i % 97) as f32 - 48.0) * 1e-3).collect());
+        opt.step(&mut params, &mut grads)?;
+        let r = repeats.min(7);
+        let mut times = Vec::with_capacity(r);
+        for _ in 0..r {
+            let t = Instant::now();
+            opt.step(&mut params, &mut grads)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let med = times[r / 2];
+        let flops = 5.0 * 3.0 * 2.0 * (dim as f64).powi(3);
+        println!(
+            "{:<10} {dim}x{dim} matrix                                             {:>8.2} ms {:>7.1} GFLOP/s",
+            e.name,
+            med * 1e3,
+            flops / med / 1e9
+        );
+    }
+    for e in registry() {
+        if !e.capabilities.elementwise {
+            continue;
+        }
         for (label, json) in std::iter::once(("demo", e.demo)).chain(e.variants.iter().map(|v| ("variant", *v))) {
             let h = steepest::hyper::hyper_from_json(json).unwrap_or_default();
             let mut params = ParamSet::<f32>::new();
@@ -36,7 +77,7 @@ fn main() -> Result<(), steepest::Error> {
             // read p, g, slots; write p, slots
             let bytes = (n * 4) as f64 * (3 + 2 * slots) as f64;
             println!(
-                "{:<8} {:<7} {:<60} {:>8.2} ms {:>7.1} GB/s",
+                "{:<10} {:<7} {:<60} {:>8.2} ms {:>7.1} GB/s",
                 e.name,
                 label,
                 json,

@@ -207,3 +207,126 @@ fn adagrad_group_cannot_override_initial_accumulator_like_torch() {
         .unwrap_err();
     assert!(bad.to_string().contains("initial_accumulator_value"), "{bad}");
 }
+
+#[test]
+fn partition_combines_any_two_optimizers() {
+    use steepest::optim::Partition;
+    use steepest::{Algorithm, Select};
+    // SGD on everything but names matching "*.bias", which go to Lion.
+    let part = Partition::new(
+        "sgd+lion",
+        ("sgd", &hyper([("lr", 0.1), ("momentum", 0.9)])),
+        ("lion", &hyper([("lr", 0.01)])),
+        vec![Select::Pattern("*.bias".into())],
+    )
+    .unwrap();
+    assert!(part.routes_to_aux("layer.bias", &[4]));
+    assert!(!part.routes_to_aux("layer.weight", &[4, 4]));
+    // Stepping the partition equals stepping the two optimizers separately.
+    let w0 = vec![0.5, -0.25, 1.0, 2.0];
+    let b0 = vec![0.1, -0.1];
+    let gw = vec![0.3, -0.2, 0.1, 0.0];
+    let gb = vec![-0.5, 0.5];
+    let (mut w, mut b) = (w0.clone(), b0.clone());
+    let (mut sw, mut sb) = (vec![vec![0.0; 4]], vec![vec![0.0; 2]]);
+    let mut work = steepest::Workspace::default();
+    for step in 1..=3u64 {
+        let ctx = steepest::StepCtx {
+            lr: part.lr(),
+            step,
+            lr_factor: 1.0,
+            global_step: step,
+            global_grad_norm: f64::NAN,
+        };
+        for (name, p, g, s) in [
+            ("layer.weight", &mut w, &gw, &mut sw),
+            ("layer.bias", &mut b, &gb, &mut sb),
+        ] {
+            let shape = [p.len()];
+            part.fused(
+                &ctx,
+                steepest::TensorMut {
+                    name,
+                    shape: &shape,
+                    param: p,
+                    grad: g,
+                    slots: s,
+                    work: &mut work,
+                },
+            );
+        }
+    }
+    let mut pw = ParamSet::<f64>::new();
+    pw.push("w", &[4], w0).unwrap();
+    let mut pb = ParamSet::<f64>::new();
+    pb.push("b", &[2], b0).unwrap();
+    let mut o1 = Optimizer::new("sgd", &hyper([("lr", 0.1), ("momentum", 0.9)]), &pw).unwrap();
+    let mut o2 = Optimizer::new("lion", &hyper([("lr", 0.01)]), &pb).unwrap();
+    for _ in 0..3 {
+        let mut g = GradSet::new();
+        g.insert("w", gw.clone());
+        o1.step(&mut pw, &mut g).unwrap();
+        let mut g = GradSet::new();
+        g.insert("b", gb.clone());
+        o2.step(&mut pb, &mut g).unwrap();
+    }
+    assert_eq!(w, pw.get("w").unwrap().data);
+    assert_eq!(b, pb.get("b").unwrap().data);
+}
+
+#[test]
+fn muon_flattens_rank_four_when_asked() {
+    let mut p = ParamSet::<f64>::new();
+    let n = 4 * 3 * 2 * 2;
+    p.push(
+        "conv.weight",
+        &[4, 3, 2, 2],
+        (0..n).map(|i| (i as f64 * 0.37).sin()).collect(),
+    )
+    .unwrap();
+    p.push("conv.bias", &[4], vec![0.0; 4]).unwrap();
+    // Without flatten the recipe routes the conv weight to AdamW; with it, to Muon.
+    let plain = Optimizer::new("muon", &hyper([("lr", 0.02)]), &p).unwrap();
+    let flat = Optimizer::new(
+        "muon",
+        &hyper([("lr", serde_json::json!(0.02)), ("flatten", serde_json::json!(true))]),
+        &p,
+    )
+    .unwrap();
+    let mut p1 = p.clone();
+    let mut p2 = p.clone();
+    let (mut plain, mut flat) = (plain, flat);
+    let mut g = GradSet::new();
+    g.insert("conv.weight", (0..n).map(|i| (i as f64 * 0.11).cos()).collect());
+    plain.step(&mut p1, &mut g.clone()).unwrap();
+    flat.step(&mut p2, &mut g).unwrap();
+    assert!(
+        plain.param_state("conv.weight").unwrap().slots.len() == 2,
+        "AdamW state: exp_avg, exp_avg_sq"
+    );
+    assert!(
+        flat.param_state("conv.weight").unwrap().slots.len() == 1,
+        "Muon state: momentum_buffer"
+    );
+    // Muon's update of the [4, 12] view is orthogonal-ish: its rows have similar norms.
+    let d: Vec<f64> = p2
+        .get("conv.weight")
+        .unwrap()
+        .data
+        .iter()
+        .zip(&p.get("conv.weight").unwrap().data)
+        .map(|(a, b)| a - b)
+        .collect();
+    let norms: Vec<f64> = d
+        .chunks(12)
+        .map(|r| r.iter().map(|x| x * x).sum::<f64>().sqrt())
+        .collect();
+    let (lo, hi) = norms.iter().fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+    assert!(hi / lo < 1.6, "row norms of the orthogonalized update: {norms:?}");
+    // Pure Muon (no partition) rejects rank 4 unless flatten is set, with a clear error.
+    let e = Optimizer::new("adago", &hyper([("lr", 0.1)]), &p).unwrap_err();
+    assert!(
+        e.to_string().contains("conv.weight") || e.to_string().contains("conv.bias"),
+        "{e}"
+    );
+}

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::algorithm::{Algorithm, DynAlgorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::{Error, Result};
 use crate::hyper::{num, Hyper, HyperReader};
-use crate::kernel::{sum_squares, Kernel};
+use crate::kernel::{for_each_chunk_mut, sum_squares, zip_chunks, Kernel};
 use crate::ops::{add_scaled, Lerp};
 use crate::tensor::ParamInfo;
 
@@ -163,9 +163,12 @@ impl AdaGc {
         let (bufs, inner) = t.work.take(1, n);
         let gc = &mut bufs[0];
         let sign = if self.maximize { -F::ONE } else { F::ONE };
-        for i in 0..n {
-            gc[i] = t.grad[i] * sign;
-        }
+        zip_chunks(&mut gc[..], t.grad, [], move |c, g, []| {
+            let g = &g[..c.len()];
+            for i in 0..c.len() {
+                c[i] = g[i] * sign;
+            }
+        });
         if self.weight_decay != 0.0 {
             if self.weight_decouple {
                 let d = if self.fixed_decay {
@@ -174,9 +177,7 @@ impl AdaGc {
                     1.0 - ctx.lr * self.weight_decay
                 };
                 let d = F::from_f64(d);
-                for p in t.param.iter_mut() {
-                    *p = *p * d;
-                }
+                for_each_chunk_mut(t.param, move |c| c.iter_mut().for_each(|p| *p = *p * d));
             } else {
                 let wd = F::from_f64(self.weight_decay);
                 for i in 0..n {
@@ -199,9 +200,7 @@ impl AdaGc {
             )
         };
         let hf = F::from_f64(h);
-        for x in gc.iter_mut() {
-            *x = *x * hf;
-        }
+        for_each_chunk_mut(&mut gc[..], move |c| c.iter_mut().for_each(|x| *x = *x * hf));
         let cn = F::from_f64(sum_squares(gc).sqrt());
         let g_new = if first {
             cn

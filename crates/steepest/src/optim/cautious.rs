@@ -264,14 +264,30 @@ impl<B: Direction> Algorithm for Cautious<B> {
 impl Direction for Lion {
     fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
         let c = self.scalars::<F>(ctx);
-        let p: &[F] = t.param;
-        let m = &mut t.slots[0];
-        for i in 0..p.len() {
-            let gi = c.prep.apply(t.grad[i], p[i]);
-            g_eff[i] = gi;
-            u[i] = add_scaled(m[i] * c.b1, c.omb1, gi).sign();
-            m[i] = add_scaled(m[i] * c.b2, c.omb2, gi);
+        let coupled = !self.weight_decouple && self.weight_decay != 0.0;
+        if coupled {
+            // The L2 term reads the parameter: effective gradient first, then the same loop.
+            let p: &[F] = t.param;
+            for i in 0..p.len() {
+                g_eff[i] = c.prep.apply(t.grad[i], p[i]);
+            }
+        } else {
+            let prep = c.prep;
+            zip_chunks(g_eff, t.grad, [], move |ge, g, []| {
+                let g = &g[..ge.len()];
+                for i in 0..ge.len() {
+                    ge[i] = prep.apply(g[i], F::ZERO);
+                }
+            });
         }
+        zip_chunks(u, g_eff, [&mut t.slots[0][..]], move |u, g, [m]| {
+            let n = u.len();
+            let (g, m) = (&g[..n], &mut m[..n]);
+            for i in 0..n {
+                u[i] = add_scaled(m[i] * c.b1, c.omb1, g[i]).sign();
+                m[i] = add_scaled(m[i] * c.b2, c.omb2, g[i]);
+            }
+        });
         Apply {
             decay: c.decay.to_f64(),
             lr: ctx.lr,
@@ -417,34 +433,50 @@ impl Direction for AdamKnobs {
         let ((a1, oa1), (a2, oa2)) = (debias(b1), debias(b2));
         let (bc1, bc2) = (1.0 - b1.powf(tt), 1.0 - b2.powf(tt));
         let eps = F::from_f64(a.eps);
-        let (m, v) = t.slots.split_at_mut(1);
-        let (m, v) = (&mut m[0], &mut v[0]);
-        let (p, grad) = (&*t.param, t.grad);
         let sign = if a.maximize { -F::ONE } else { F::ONE };
         let l2 = if a.decoupled_weight_decay { 0.0 } else { a.weight_decay };
         let prep = crate::ops::GradPrep::<F>::new(false, l2);
-        let body = |i: usize, m: &mut [F], v: &mut [F], u: &mut [F], g_eff: &mut [F]| {
-            let gi = prep.apply(grad[i] * sign, p[i]);
-            g_eff[i] = gi;
-            let (mh, vh) = if self.debiased_beta {
-                m[i] = m[i] * oa1 + gi * a1;
-                v[i] = v[i] * oa2 + (gi * gi) * a2;
-                (m[i], v[i])
-            } else {
-                m[i] = Lerp::<F>::new(1.0 - b1).apply(m[i], gi);
-                v[i] = addcmul(v[i] * F::from_f64(b2), F::from_f64(1.0 - b2), gi, gi);
-                (m[i] / F::from_f64(bc1), v[i] / F::from_f64(bc2))
-            };
-            let d = if self.eps_max {
-                vh.maximum(F::ZERO).sqrt().maximum(eps)
-            } else {
-                vh.sqrt() + eps
-            };
-            u[i] = mh / d;
-        };
-        for i in 0..p.len() {
-            body(i, m, v, u, g_eff);
+        if l2 != 0.0 {
+            let p: &[F] = t.param;
+            for i in 0..p.len() {
+                g_eff[i] = prep.apply(t.grad[i] * sign, p[i]);
+            }
+        } else {
+            zip_chunks(g_eff, t.grad, [], move |ge, g, []| {
+                let g = &g[..ge.len()];
+                for i in 0..ge.len() {
+                    ge[i] = g[i] * sign;
+                }
+            });
         }
+        let (debiased, eps_max) = (self.debiased_beta, self.eps_max);
+        let (lm, b2f, omb2) = (Lerp::<F>::new(1.0 - b1), F::from_f64(b2), F::from_f64(1.0 - b2));
+        let (bc1f, bc2f) = (F::from_f64(bc1), F::from_f64(bc2));
+        let [m, v] = t.slots else {
+            unreachable!("adamw state has 2 slots by construction")
+        };
+        zip_chunks(u, g_eff, [&mut m[..], &mut v[..]], move |u, g, [m, v]| {
+            let n = u.len();
+            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+            for i in 0..n {
+                let gi = g[i];
+                let (mh, vh) = if debiased {
+                    m[i] = m[i] * oa1 + gi * a1;
+                    v[i] = v[i] * oa2 + (gi * gi) * a2;
+                    (m[i], v[i])
+                } else {
+                    m[i] = lm.apply(m[i], gi);
+                    v[i] = addcmul(v[i] * b2f, omb2, gi, gi);
+                    (m[i] / bc1f, v[i] / bc2f)
+                };
+                let d = if eps_max {
+                    vh.maximum(F::ZERO).sqrt().maximum(eps)
+                } else {
+                    vh.sqrt() + eps
+                };
+                u[i] = mh / d;
+            }
+        });
         let decay = if a.decoupled_weight_decay {
             F::ONE - f(a.weight_decay) * lr_t
         } else {

@@ -33,6 +33,32 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Routes parameters matching `aux_select` (or rejected by `main`) to the
+    /// registered optimizer `aux_name`, everything else to `main_name`.
+    pub fn new(
+        name: &'static str,
+        (main_name, main_hyper): (&str, &Hyper),
+        (aux_name, aux_hyper): (&str, &Hyper),
+        aux_select: Vec<Select>,
+    ) -> Result<Self> {
+        let main: Arc<dyn DynAlgorithm> = Arc::from(crate::registry::build(main_name, main_hyper)?);
+        let aux: Arc<dyn DynAlgorithm> = Arc::from(crate::registry::build(aux_name, aux_hyper)?);
+        let mut hyper = Hyper::new();
+        for (k, v) in main.hyper() {
+            hyper.insert(format!("main.{k}"), v);
+        }
+        for (k, v) in aux.hyper() {
+            hyper.insert(format!("aux.{k}"), v);
+        }
+        Ok(Partition {
+            name,
+            main,
+            aux,
+            aux_select,
+            hyper,
+        })
+    }
+
     /// Whether the parameter goes to `aux`.
     pub fn routes_to_aux(&self, name: &str, shape: &[usize]) -> bool {
         self.aux_select.iter().any(|s| s.matches_parts(name, shape)) || !self.main.accepts(shape)
