@@ -22,9 +22,20 @@ print(f"numel {n}, {repeats} repeats, {torch.get_num_threads()} threads, torch {
 
 
 def median_step(opt, r):
+    """Median step time; every parameter's gradient is restored before each step
+    (some packages consume or clear .grad)."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    grads = [p.grad.clone() for p in params]
+
+    def restore():
+        for p, g in zip(params, grads):
+            p.grad = g
+
+    restore()
     opt.step()
     times = []
     for _ in range(r):
+        restore()
         t = time.perf_counter()
         opt.step()
         times.append(time.perf_counter() - t)
