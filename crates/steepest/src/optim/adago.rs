@@ -25,7 +25,7 @@
 //! `tools/reference/adago_semantics.md` for the points the paper leaves open.
 
 use crate::algorithm::{Algorithm, Float, Slot, StepCtx, TensorMut};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hyper::{num, Hyper, HyperReader};
 use crate::linalg::MatmulImpl;
 use crate::optim::newton_schulz::orthogonalize;
@@ -180,16 +180,6 @@ impl Algorithm for AdaGo {
     }
     fn accepts(&self, shape: &[usize]) -> bool {
         shape.len() == 2
-    }
-    fn check_param(&self, p: &ParamInfo) -> Result<()> {
-        if self.accepts(&p.shape) {
-            Ok(())
-        } else {
-            Err(Error::param(
-                &p.name,
-                format!("adago updates matrices, this parameter has shape {:?}", p.shape),
-            ))
-        }
     }
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         self.run(MatmulImpl::Naive, ctx, t)

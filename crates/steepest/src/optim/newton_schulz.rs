@@ -45,11 +45,7 @@ pub fn orthogonalize<F: Float>(
     };
     let (mut x, mut xn, a, b) = (&mut x[..n], &mut xn[..n], &mut a[..r * r], &mut b[..r * r]);
     if tall {
-        for i in 0..rows {
-            for j in 0..cols {
-                x[j * rows + i] = u[i * cols + j];
-            }
-        }
+        transpose(u, rows, cols, x);
     } else {
         x.copy_from_slice(u);
     }
@@ -72,12 +68,17 @@ pub fn orthogonalize<F: Float>(
         std::mem::swap(&mut x, &mut xn);
     }
     if tall {
-        for i in 0..rows {
-            for j in 0..cols {
-                out[i * cols + j] = x[j * rows + i];
-            }
-        }
+        transpose(x, cols, rows, out);
     } else {
         out.copy_from_slice(x);
+    }
+}
+
+/// `dst` (cols × rows) = `srcᵀ` for a row-major `rows × cols` `src`.
+fn transpose<F: Copy>(src: &[F], rows: usize, cols: usize, dst: &mut [F]) {
+    for i in 0..rows {
+        for j in 0..cols {
+            dst[j * rows + i] = src[i * cols + j];
+        }
     }
 }
