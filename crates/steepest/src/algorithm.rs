@@ -167,6 +167,12 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn needs_global_grad_norm(&self) -> bool {
         false
     }
+    /// The base learning rate that applies to this parameter (combinators route
+    /// parameters to algorithms with their own lrs).
+    fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
+        let _ = (name, shape);
+        self.lr()
+    }
     /// Rejects parameters this algorithm cannot update, with a message naming them.
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         if self.accepts(&p.shape) {
@@ -198,6 +204,8 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn accepts(&self, shape: &[usize]) -> bool;
     /// See [`Algorithm::needs_global_grad_norm`].
     fn needs_global_grad_norm(&self) -> bool;
+    /// See [`Algorithm::lr_for`].
+    fn lr_for(&self, name: &str, shape: &[usize]) -> f64;
     /// See [`Algorithm::check_param`].
     fn check_param(&self, p: &ParamInfo) -> Result<()>;
     /// Runs the chosen kernel on an `f32` tensor.
@@ -226,6 +234,9 @@ impl<A: Algorithm> DynAlgorithm for A {
     }
     fn needs_global_grad_norm(&self) -> bool {
         Algorithm::needs_global_grad_norm(self)
+    }
+    fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
+        Algorithm::lr_for(self, name, shape)
     }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         Algorithm::check_param(self, p)

@@ -51,9 +51,10 @@ impl<T> Ptr<T> {
 /// buffers of the same length, in parallel when the buffer is large.
 ///
 /// `f` receives sub-slices covering the same index range of every buffer.
-/// All buffers must have the same length as `p`; callers guarantee it (the
-/// optimizer allocates state from the parameter's shape). A mismatch is a bug
-/// and is caught by a debug assertion.
+/// All buffers must have the same length as `p` (the optimizer allocates state
+/// from the parameter's shape and checks gradients and data against it). A
+/// mismatch is a bug in the caller: it panics rather than touch memory out of
+/// bounds.
 pub fn zip_chunks<F, const N: usize>(
     p: &mut [F],
     g: &[F],
@@ -63,8 +64,10 @@ pub fn zip_chunks<F, const N: usize>(
     F: Real,
 {
     let n = p.len();
-    debug_assert_eq!(g.len(), n);
-    debug_assert!(slots.iter().all(|s| s.len() == n));
+    assert!(
+        g.len() == n && slots.iter().all(|s| s.len() == n),
+        "zip_chunks: buffers of different lengths"
+    );
     if n < PAR_MIN {
         f(p, g, slots);
         return;

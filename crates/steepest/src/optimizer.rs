@@ -113,7 +113,7 @@ fn glob_match(pat: &[u8], s: &[u8]) -> bool {
 /// A parameter group: a selector and the hyperparameters it overrides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupSpec {
-    /// Which parameters (the first matching group wins).
+    /// Which parameters (a group naming a parameter explicitly wins; otherwise the first match).
     pub select: Select,
     /// Overrides of the optimizer's base hyperparameters.
     pub hyper: Hyper,
@@ -309,10 +309,12 @@ impl<F: Float> Optimizer<F> {
             .iter()
             .map(|info| Registered {
                 info: info.clone(),
-                group: spec
-                    .groups
-                    .iter()
-                    .position(|g| g.select.matches(info))
+                // A group that names the parameter explicitly wins; otherwise the
+                // first group whose pattern, rank or shape matches.
+                group: claimed
+                    .get(info.name.as_str())
+                    .copied()
+                    .or_else(|| spec.groups.iter().position(|g| g.select.matches(info)))
                     .map_or(0, |g| g + 1),
             })
             .collect::<Vec<Registered>>();
@@ -385,6 +387,17 @@ impl<F: Float> Optimizer<F> {
                         format!("shape {:?} differs from the optimizer's {:?}", p.shape, r.info.shape),
                     ))
                 }
+                Some(p) if Some(p.data.len()) != numel(&p.shape) => {
+                    return Err(Error::param(
+                        &r.info.name,
+                        format!(
+                            "holds {} values, its shape {:?} needs {:?}",
+                            p.data.len(),
+                            p.shape,
+                            numel(&p.shape)
+                        ),
+                    ))
+                }
                 Some(_) => {}
             }
         }
@@ -395,7 +408,7 @@ impl<F: Float> Optimizer<F> {
                     "has a gradient but is not a parameter of this optimizer",
                 ));
             };
-            let want = self.params[i].info.shape.iter().product::<usize>();
+            let want = numel(&self.params[i].info.shape).unwrap_or(0);
             let got = grads.get(name).map_or(0, <[F]>::len);
             if got != want {
                 return Err(Error::param(
@@ -420,7 +433,7 @@ impl<F: Float> Optimizer<F> {
                             name: r.info.name.clone(),
                         }),
                         NonFinite::Skip => {
-                            self.skipped += 1;
+                            self.skipped = self.skipped.saturating_add(1);
                             Ok(StepOutcome::Skipped)
                         }
                     };
@@ -464,16 +477,19 @@ impl<F: Float> Optimizer<F> {
                 );
             }
             let Some(st) = self.state.get_mut(name) else { continue };
-            st.step += 1;
+            st.step = st.step.saturating_add(1);
             let ctx = StepCtx {
                 lr: alg.lr() * factor,
                 step: st.step,
                 lr_factor: factor,
-                global_step: self.steps + 1,
+                global_step: self.steps.saturating_add(1),
                 global_grad_norm,
             };
+            // Decoupled decay uses the learning rate of the algorithm that updates this
+            // parameter (a partition routes parameters to algorithms with other lrs).
+            let own_lr = alg.lr_for(name, &r.info.shape) * factor;
             for t in &self.spec.transforms {
-                t.apply_param(ctx.lr, param);
+                t.apply_param(own_lr, param);
             }
             F::step_dyn(
                 alg.as_ref(),
@@ -489,7 +505,7 @@ impl<F: Float> Optimizer<F> {
                 },
             );
         }
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
         Ok(StepOutcome::Applied)
     }
 }

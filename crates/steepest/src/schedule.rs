@@ -55,7 +55,10 @@ pub enum Schedule {
         warmup_steps: u64,
     },
     /// Product of factors.
-    Product(Vec<Schedule>),
+    Product {
+        /// The schedules whose factors are multiplied.
+        factors: Vec<Schedule>,
+    },
     /// `first` for `t < switch_at`, then `then` evaluated at `t - switch_at`.
     Sequence {
         /// Schedule before the switch.
@@ -104,7 +107,7 @@ impl Schedule {
                     ((*warmup_steps).max(1) as f64 / (t + 1) as f64).sqrt()
                 }
             }
-            Schedule::Product(v) => v.iter().map(|s| s.factor(t)).product(),
+            Schedule::Product { factors } => factors.iter().map(|s| s.factor(t)).product(),
             Schedule::Sequence { first, switch_at, then } => {
                 if t < *switch_at {
                     first.factor(t)
@@ -152,11 +155,44 @@ impl Schedule {
                 Ok(())
             }
             Schedule::InverseSqrt { .. } => Ok(()),
-            Schedule::Product(v) => v.iter().try_for_each(Schedule::validate),
+            Schedule::Product { factors } => factors.iter().try_for_each(Schedule::validate),
             Schedule::Sequence { first, then, .. } => {
                 first.validate()?;
                 then.validate()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schedule_round_trips_through_json() {
+        let s = Schedule::Sequence {
+            first: Box::new(Schedule::LinearWarmup {
+                warmup_steps: 3,
+                start_factor: 0.1,
+            }),
+            switch_at: 3,
+            then: Box::new(Schedule::Product {
+                factors: vec![
+                    Schedule::Cosine {
+                        total_steps: 10,
+                        warmup_steps: 0,
+                        min_factor: 0.0,
+                    },
+                    Schedule::StepDecay {
+                        step_size: 2,
+                        gamma: 0.5,
+                    },
+                    Schedule::InverseSqrt { warmup_steps: 1 },
+                    Schedule::Constant,
+                ],
+            }),
+        };
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&j).unwrap(), s, "{j}");
     }
 }

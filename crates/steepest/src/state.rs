@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::algorithm::Float;
 use crate::error::{Error, Result};
+use crate::hyper::Hyper;
 use crate::optimizer::{Optimizer, ParamState};
 use crate::real::Dtype;
 
@@ -108,6 +109,20 @@ fn write_safetensors(
     out
 }
 
+/// Checksum of every metadata entry but `meta_checksum` itself, in key order.
+fn meta_checksum<'a>(meta: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    let mut entries: Vec<(&String, &String)> = meta.into_iter().filter(|(k, _)| *k != "meta_checksum").collect();
+    entries.sort();
+    let mut bytes = Vec::new();
+    for (k, v) in entries {
+        bytes.extend_from_slice(k.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(v.as_bytes());
+        bytes.push(0);
+    }
+    format!("{:016x}", checksum(&bytes))
+}
+
 fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -155,6 +170,10 @@ impl<F: Float> Optimizer<F> {
         meta.insert("transforms".to_string(), to_json(&self.spec.transforms));
         meta.insert("nonfinite".to_string(), self.spec.nonfinite.name().to_string());
         meta.insert("checksums".to_string(), to_json(&sums));
+        let group_hypers: Vec<Hyper> = self.algs.iter().map(|a| a.hyper()).collect();
+        meta.insert("group_hypers".to_string(), to_json(&group_hypers));
+        let mc = meta_checksum(&meta);
+        meta.insert("meta_checksum".to_string(), mc);
         Ok(write_safetensors(F::DTYPE, &meta, &blobs))
     }
 
@@ -188,6 +207,9 @@ impl<F: Float> Optimizer<F> {
             .as_ref()
             .ok_or_else(|| bad("no metadata: not a steepest state file"))?;
         let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata key `{k}` missing")));
+        if *get("meta_checksum")? != meta_checksum(meta.iter()) {
+            return Err(bad("metadata is corrupted (checksum mismatch)"));
+        }
         if get("format")? != FORMAT {
             return Err(bad(format!("format is `{}`, expected `{FORMAT}`", get("format")?)));
         }
@@ -223,6 +245,40 @@ impl<F: Float> Optimizer<F> {
                 .map_err(|_| bad(format!("metadata `{k}` is not a number")))
         };
         let (steps, skipped) = (parse_u64("steps")?, parse_u64("skipped_steps")?);
+        if steps > 1 << 62 || skipped > 1 << 62 {
+            return Err(bad(format!("step counters out of range ({steps}, {skipped})")));
+        }
+        if let Some(m) = metas.iter().find(|m| m.step > steps) {
+            return Err(bad(format!(
+                "parameter `{}` has {} steps but the optimizer only {steps}",
+                m.name, m.step
+            )));
+        }
+        // The configuration that gives the state its meaning must match; learning
+        // rates (`lr`, `final_lr`, `adamw_lr`, ...) may change on resume.
+        let saved: Vec<Hyper> = serde_json::from_str(get("group_hypers")?)
+            .map_err(|e| bad(format!("metadata `group_hypers` is malformed ({e})")))?;
+        if saved.len() != self.algs.len() {
+            return Err(bad(format!(
+                "the file has {} parameter groups, this optimizer {}",
+                saved.len(),
+                self.algs.len()
+            )));
+        }
+        for (g, (saved, alg)) in saved.iter().zip(&self.algs).enumerate() {
+            let now = alg.hyper();
+            let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
+            for k in keys.into_iter().filter(|k| !k.ends_with("lr")) {
+                if saved.get(k) != now.get(k) {
+                    let show = |v: Option<&serde_json::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+                    return Err(bad(format!(
+                        "group {g}: the state was saved with `{k}` = {}, this optimizer has {}",
+                        show(saved.get(k)),
+                        show(now.get(k))
+                    )));
+                }
+            }
+        }
 
         // Same parameter names and shapes, in any order.
         let mut in_file: HashMap<&str, &ParamMeta> = HashMap::new();
@@ -234,6 +290,12 @@ impl<F: Float> Optimizer<F> {
         for r in &self.params {
             match in_file.get(r.info.name.as_str()) {
                 None => return Err(bad(format!("the file has no parameter `{}`", r.info.name))),
+                Some(m) if m.group != r.group => {
+                    return Err(bad(format!(
+                        "parameter `{}` is in group {} in the file, in group {} here",
+                        r.info.name, m.group, r.group
+                    )))
+                }
                 Some(m) if m.shape != r.info.shape => {
                     return Err(bad(format!(
                         "parameter `{}` has shape {:?} in the file, {:?} here",
@@ -257,7 +319,7 @@ impl<F: Float> Optimizer<F> {
             if m.step == 0 {
                 continue;
             }
-            let n: usize = r.info.shape.iter().product();
+            let n = crate::tensor::numel(&r.info.shape).unwrap_or(0);
             let mut slots = Vec::new();
             for slot in self.algs[r.group].slots(&r.info) {
                 let shape = slot.shape(&r.info.shape);

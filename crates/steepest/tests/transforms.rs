@@ -119,13 +119,15 @@ fn schedules_have_their_documented_shape() {
     let comp = Schedule::Sequence {
         first: Box::new(Schedule::Constant),
         switch_at: 5,
-        then: Box::new(Schedule::Product(vec![
-            s.clone(),
-            Schedule::StepDecay {
-                step_size: 1,
-                gamma: 0.9,
-            },
-        ])),
+        then: Box::new(Schedule::Product {
+            factors: vec![
+                s.clone(),
+                Schedule::StepDecay {
+                    step_size: 1,
+                    gamma: 0.9,
+                },
+            ],
+        }),
     };
     assert_eq!(comp.factor(4), 1.0);
     assert!((comp.factor(8) - 0.5 * 0.9f64.powi(3)).abs() < 1e-15);

@@ -150,7 +150,8 @@ impl Muon {
     pub fn matrix_shape(&self, shape: &[usize]) -> Option<(usize, usize)> {
         match shape.len() {
             2 => Some((shape[0], shape[1])),
-            n if n > 2 && self.flatten => Some((shape[0], shape[1..].iter().product())),
+            // A zero leading dimension makes the matrix empty even if the rest overflows.
+            n if n > 2 && self.flatten => Some((shape[0], crate::tensor::numel(&shape[1..]).unwrap_or(usize::MAX))),
             _ => None,
         }
     }

@@ -101,6 +101,9 @@ impl Algorithm for Partition {
     fn needs_global_grad_norm(&self) -> bool {
         self.main.needs_global_grad_norm() || self.aux.needs_global_grad_norm()
     }
+    fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
+        self.pick(name, shape).lr_for(name, shape)
+    }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         self.pick(&p.name, &p.shape).check_param(p)
     }
