@@ -17,11 +17,17 @@
 //! | `steps`, `skipped_steps` | counters |
 //! | `schedule`, `transforms`, `nonfinite` | the rest of the configuration (JSON) |
 //! | `checksums` | `{"tensor name": "16 hex digits"}` over each tensor's bytes |
+//! | `group_hypers` | every group's full hyperparameters (JSON list, base group first) |
+//! | `meta_checksum` | checksum over all other metadata entries |
 //!
 //! Loading checks everything before it changes anything: a truncated or
-//! corrupted file, another optimizer, another dtype, other parameter names or
-//! shapes, or state slots that do not fit the configuration are errors and
-//! leave the optimizer as it was.
+//! corrupted file (tensors or metadata), another optimizer, another dtype,
+//! other parameter names, shapes or group assignment, state slots that do not
+//! fit the configuration, or a configuration that gives the state another
+//! meaning (any hyperparameter but the learning rates: `lr`, `final_lr`,
+//! `adamw_lr`, ... may change on resume) are errors and leave the optimizer as
+//! it was. Files are byte-for-byte deterministic: the same state gives the
+//! same bytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
