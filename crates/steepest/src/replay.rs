@@ -244,7 +244,6 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
         for (i, g) in arr.iter().enumerate() {
             let what = format!("groups[{i}]");
             let gm = object(g, &what)?;
-            check_keys(gm, &what, &["params", "hyper"])?;
             let names: Vec<String> = gm
                 .get("params")
                 .and_then(Value::as_array)
@@ -261,10 +260,19 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
                     return Err(spec_err(format!("{what}.params: `{n}` is not a parameter")));
                 }
             }
-            let gh: Hyper = match gm.get("hyper") {
+            let mut gh: Hyper = match gm.get("hyper") {
                 None | Some(Value::Null) => Hyper::new(),
                 Some(h) => object(h, &format!("{what}.hyper"))?.clone().into_iter().collect(),
             };
+            // PyTorch's param_group style (`{"params": [...], "lr": 0.1}`) is accepted too:
+            // other keys are hyperparameter overrides, checked by the optimizer like `hyper`.
+            for (k, v) in gm.iter().filter(|(k, _)| *k != "params" && *k != "hyper") {
+                if gh.insert(k.clone(), v.clone()).is_some() {
+                    return Err(spec_err(format!(
+                        "{what}: `{k}` is given twice (inline and in `hyper`)"
+                    )));
+                }
+            }
             spec.groups.push(GroupSpec::names(names, gh));
         }
     }
@@ -411,6 +419,19 @@ fn resume<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn torch_style_group_overrides() {
+        let spec = r#"{"optimizer": "sgd", "hyper": {"lr": 0.5},
+            "groups": [{"params": ["b"], "lr": 0.25}],
+            "params": [{"name": "w", "shape": [1], "data": [1]}, {"name": "b", "shape": [1], "data": [1]}],
+            "steps": [{"grads": {"w": [1], "b": [1]}}]}"#;
+        let out = replay(&parse_spec(spec).unwrap(), &ReplayOptions::default()).unwrap();
+        assert_eq!(out.trajectory[0], vec![vec![0.5], vec![0.75]]);
+        let bad = spec.replace("\"lr\": 0.25", "\"lr\": 0.25, \"momentun\": 0.9");
+        let e = parse_spec(&bad).unwrap_err().to_string();
+        assert!(e.contains("momentun") && e.contains("group 1"), "{e}");
+    }
 
     #[test]
     fn nested_scalar_and_null_data_forms() {
