@@ -54,13 +54,23 @@ made with numpy 2.4.6, Python 3.11.7.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixture_io import as_dtype_list, log_uniform, sig, uniform, write_expected, write_spec  # noqa: E402
+from fixture_io import validate as _validate  # noqa: E402
+
+
+def validate(out: Path, names: list[str]) -> None:
+    def matrices_only(name, spec, _exp):
+        assert all(len(p["shape"]) == 2 for p in spec["params"]), f"{name}: non-matrix"
+
+    _validate(out, names, matrices_only)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "fixtures" / "reference" / "adago"
@@ -206,18 +216,6 @@ def run(spec: dict, cls=AdaGOReference):
 # random cases
 # --------------------------------------------------------------------------
 
-def sig(x: float, digits: int = 3) -> float:
-    return float(f"{x:.{digits}g}")
-
-
-def log_uniform(rng, lo, hi) -> float:
-    return sig(10.0 ** rng.uniform(math.log10(lo), math.log10(hi)))
-
-
-def uniform(rng, lo, hi) -> float:
-    return sig(rng.uniform(lo, hi))
-
-
 # (flag, dtype); "frozen" everywhere except the f64 defaults case, "empty step" in groups.
 CASE_KINDS = [
     ("defaults", "f64"), ("lr_momentum", "f64"), ("clamp", "f64"), ("eps_floor", "f64"),
@@ -275,11 +273,6 @@ def draw_frozen(rng, names, n_steps, want_frozen, want_empty_step):
     if want_empty_step:
         frozen[int(rng.integers(14, n_steps))] = set(names)
     return frozen
-
-
-def as_dtype_list(a, dtype: str) -> list[float]:
-    np_dtype = np.float32 if dtype == "f32" else np.float64
-    return [float(x) for x in np.asarray(a, dtype=np_dtype).reshape(-1)]
 
 
 def hyper_for(flag: str, rng, typical_norm: float):
@@ -379,68 +372,6 @@ def build_spec(flag: str, dtype: str, seed: int):
 # --------------------------------------------------------------------------
 # writing and validation (same layout as gen_classic.py)
 # --------------------------------------------------------------------------
-
-def dumps(x) -> str:
-    return json.dumps(x, separators=(",", ":"), allow_nan=False)
-
-
-def write_spec(path: Path, spec: dict) -> None:
-    lines = ["{"]
-    for key in ("optimizer", "dtype", "hyper", "groups"):
-        if key in spec:
-            lines.append(f'  "{key}": {dumps(spec[key])},')
-    lines.append('  "params": [')
-    lines.append(",\n".join(f"    {dumps(p)}" for p in spec["params"]))
-    lines.append("  ],")
-    lines.append('  "steps": [')
-    lines.append(",\n".join(f"    {dumps(s)}" for s in spec["steps"]))
-    lines.append("  ],")
-    lines.append(f'  "nonfinite": {dumps(spec["nonfinite"])}')
-    lines.append("}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def write_expected(path: Path, expected: dict) -> None:
-    lines = ["{", '  "trajectory": [']
-    lines.append(",\n".join(f"    {dumps(s)}" for s in expected["trajectory"]))
-    lines.append("  ],")
-    lines.append(f'  "skipped_steps": {dumps(expected["skipped_steps"])},')
-    lines.append(f'  "meta": {dumps(expected["meta"])}')
-    lines.append("}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def validate(out: Path, names: list[str]) -> None:
-    for name in names:
-        spec = json.loads((out / f"{name}.spec.json").read_text())
-        exp = json.loads((out / f"{name}.expected.json").read_text())
-        numel = {p["name"]: math.prod(p["shape"]) for p in spec["params"]}
-        assert all(len(p["shape"]) == 2 for p in spec["params"]), f"{name}: non-matrix"
-        f32 = spec["dtype"] == "f32"
-
-        def check(vals, n, what):
-            assert len(vals) == numel[n], f"{name}: {what} {n}: length {len(vals)} != {numel[n]}"
-            for v in vals:
-                assert isinstance(v, float) and math.isfinite(v), f"{name}: {what} {n}: {v!r}"
-                if f32:
-                    assert float(np.float32(v)) == v, f"{name}: {what} {n}: {v!r} is not an f32 value"
-
-        for p in spec["params"]:
-            check(p["data"], p["name"], "init")
-        for t, s in enumerate(spec["steps"]):
-            for n, g in s["grads"].items():
-                check(g, n, f"grad[{t}]")
-        assert len(exp["trajectory"]) == len(spec["steps"]), f"{name}: trajectory length"
-        prev = {p["name"]: p["data"] for p in spec["params"]}
-        for t, s in enumerate(exp["trajectory"]):
-            assert set(s) == set(numel), f"{name}: trajectory[{t}] keys"
-            for n, v in s.items():
-                check(v, n, f"trajectory[{t}]")
-                if n not in spec["steps"][t]["grads"]:
-                    assert v == prev[n], f"{name}: frozen {n} moved at step {t}"
-            prev = s
-        assert exp["skipped_steps"] == 0 and exp["meta"]["case"] == name
-
 
 def rel_error(got, want) -> float:
     """max_i |got_i - want_i| / max_i |want_i| (the tests' per-tensor measure)."""

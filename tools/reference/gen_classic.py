@@ -36,7 +36,6 @@ is also written into every expected file under ``meta.torch``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import zlib
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fixture_io import as_dtype_list, dumps, log_uniform, sig, uniform, validate, write_expected, write_spec  # noqa: E402,F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "fixtures" / "reference" / "classic"
@@ -66,19 +66,6 @@ PARAM_NAMES = ["w", "b", "enc.weight", "enc.bias", "head.w", "gain", "scale"]
 # --------------------------------------------------------------------------
 # random helpers (all draws go through one numpy Generator per case)
 # --------------------------------------------------------------------------
-
-def sig(x: float, digits: int = 3) -> float:
-    """Round to `digits` significant digits, so hyperparameters read nicely."""
-    return float(f"{x:.{digits}g}")
-
-
-def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return sig(10.0 ** rng.uniform(math.log10(lo), math.log10(hi)))
-
-
-def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return sig(rng.uniform(lo, hi))
-
 
 # --------------------------------------------------------------------------
 # hyperparameter draws, one function per (optimizer, flag)
@@ -290,11 +277,6 @@ def draw_frozen(rng, names, numels, n_steps, want_frozen, want_empty_step):
     return frozen
 
 
-def as_dtype_list(a: np.ndarray, dtype: str) -> list[float]:
-    np_dtype = np.float32 if dtype == "f32" else np.float64
-    return [float(x) for x in np.asarray(a, dtype=np_dtype).reshape(-1)]
-
-
 # --------------------------------------------------------------------------
 # build one case
 # --------------------------------------------------------------------------
@@ -399,64 +381,6 @@ def run_torch(spec: dict) -> list[dict]:
 # --------------------------------------------------------------------------
 # writing and validation
 # --------------------------------------------------------------------------
-
-def dumps(x) -> str:
-    return json.dumps(x, separators=(",", ":"), allow_nan=False)
-
-
-def write_spec(path: Path, spec: dict) -> None:
-    """JSON with one parameter / one step per line (diff-friendly, compact)."""
-    lines = ["{"]
-    for key in ("optimizer", "dtype", "hyper", "groups"):
-        if key in spec:
-            lines.append(f'  "{key}": {dumps(spec[key])},')
-    lines.append('  "params": [')
-    lines.append(",\n".join(f"    {dumps(p)}" for p in spec["params"]))
-    lines.append("  ],")
-    lines.append('  "steps": [')
-    lines.append(",\n".join(f"    {dumps(s)}" for s in spec["steps"]))
-    lines.append("  ],")
-    lines.append(f'  "nonfinite": {dumps(spec["nonfinite"])}')
-    lines.append("}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def write_expected(path: Path, expected: dict) -> None:
-    lines = ["{", '  "trajectory": [']
-    lines.append(",\n".join(f"    {dumps(s)}" for s in expected["trajectory"]))
-    lines.append("  ],")
-    lines.append(f'  "skipped_steps": {dumps(expected["skipped_steps"])},')
-    lines.append(f'  "meta": {dumps(expected["meta"])}')
-    lines.append("}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def validate(out: Path, names: list[str]) -> None:
-    for name in names:
-        spec = json.loads((out / f"{name}.spec.json").read_text())
-        exp = json.loads((out / f"{name}.expected.json").read_text())
-        numel = {p["name"]: math.prod(p["shape"]) for p in spec["params"]}
-        f32 = spec["dtype"] == "f32"
-
-        def check(vals, n, what):
-            assert len(vals) == numel[n], f"{name}: {what} {n}: length {len(vals)} != {numel[n]}"
-            for v in vals:
-                assert isinstance(v, float) and math.isfinite(v), f"{name}: {what} {n}: {v!r}"
-                if f32:
-                    assert float(np.float32(v)) == v, f"{name}: {what} {n}: {v!r} is not an f32 value"
-
-        for p in spec["params"]:
-            check(p["data"], p["name"], "init")
-        for t, s in enumerate(spec["steps"]):
-            for n, g in s["grads"].items():
-                check(g, n, f"grad[{t}]")
-        assert len(exp["trajectory"]) == len(spec["steps"]), f"{name}: trajectory length"
-        for t, s in enumerate(exp["trajectory"]):
-            assert set(s) == set(numel), f"{name}: trajectory[{t}] keys"
-            for n, v in s.items():
-                check(v, n, f"trajectory[{t}]")
-        assert exp["skipped_steps"] == 0 and exp["meta"]["case"] == name
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -56,6 +56,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_classic as gc  # noqa: E402  (shared helpers and file format)
+from fixture_io import draw_params_and_groups  # noqa: E402
 from gen_classic import as_dtype_list, log_uniform, uniform  # noqa: E402
 
 import adabound  # noqa: E402
@@ -361,20 +362,7 @@ def build_spec(opt, flag, dtype, seed):
     if flag == "large_eps":   # Frobenius norms straddle eps
         grad_scale = hyper["eps"] * 10.0 ** rng.uniform(-1.3, -0.7)
 
-    params = []
-    for n, s in zip(names, shapes):
-        scale = 10.0 ** rng.uniform(-1, 0.3)
-        params.append({"name": n, "shape": s, "data": as_dtype_list(rng.normal(0, scale, size=s), dtype)})
-
-    groups = None
-    if group_overrides is not None:
-        groups = []
-        pool = list(rng.permutation(names))
-        for i, ov in enumerate(group_overrides):
-            room = len(pool) - (len(group_overrides) - i - 1) - 1
-            k = int(rng.integers(1, min(2, room) + 1))
-            members, pool = pool[:k], pool[k:]
-            groups.append({"params": [str(m) for m in members], "hyper": ov})
+    params, groups = draw_params_and_groups(rng, names, shapes, dtype, group_overrides)
 
     frozen = gc.draw_frozen(rng, names, numels, n_steps,
                             want_frozen=flag not in ("defaults", "aux_defaults") or dtype == "f32",
