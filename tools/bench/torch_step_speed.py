@@ -134,7 +134,7 @@ print(f"muon       torch.optim.Muon (f32 NS)   {t * 1e3:8.2f} ms {flops / t / 1e
 _m._zeropower_via_newtonschulz = orig
 if po is not None and hasattr(po, "AdaGO"):
     try:
-        opt = po.AdaGO([matrix_param()], lr=0.5)
+        opt = po.AdaGO([{"params": [matrix_param()], "use_muon": True}], lr=0.5)
         t = median_step(opt, r)
         print(f"adago      pytorch_optimizer.AdaGO     {t * 1e3:8.2f} ms {flops / t / 1e9:7.1f} GFLOP/s")
     except Exception as e:  # noqa: BLE001
