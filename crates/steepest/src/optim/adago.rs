@@ -1,7 +1,7 @@
 //! AdaGO: Muon's orthogonalized direction with an AdaGrad-norm step size.
 //!
 //! Paper: *"AdaGrad Meets Muon: Adaptive Stepsizes for Orthogonal Updates"*
-//! (the algorithm box). One scalar accumulator per matrix collects the squared
+//! (Algorithm 2). One scalar accumulator per matrix collects the squared
 //! (clamped) gradient norms; the step size is AdaGrad-norm's, floored at ε:
 //! ```text
 //! W ← W (1 - γ λ)                               (decoupled weight decay; off by default)
