@@ -39,6 +39,33 @@ enum Command {
         #[arg(long, default_value = "fused")]
         kernel: String,
     },
+    /// Time an optimizer step against its bandwidth twin (same buffers, trivial arithmetic).
+    Perf {
+        /// Registry name.
+        #[arg(long)]
+        optimizer: String,
+        /// Hyperparameters as a JSON object.
+        #[arg(long, default_value = "{}")]
+        hyper: String,
+        /// Total number of parameters.
+        #[arg(long, default_value_t = 1 << 24)]
+        numel: usize,
+        /// Split into this many equal tensors.
+        #[arg(long, default_value_t = 1)]
+        tensors: usize,
+        /// Rayon threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Element type: f32 or f64.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        /// Timed steps (the median is reported).
+        #[arg(long, default_value_t = 15)]
+        repeats: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the registered optimizers with their papers and defaults.
     List {
         /// Print JSON instead of a table.
@@ -79,6 +106,54 @@ fn run(cli: Cli) -> Result<(), String> {
             match output.error {
                 Some(e) => Err(e),
                 None => Ok(()),
+            }
+        }
+        Command::Perf {
+            optimizer,
+            hyper,
+            numel,
+            tensors,
+            threads,
+            dtype,
+            repeats,
+            json,
+        } => {
+            let h = steepest::hyper::hyper_from_json(&hyper)
+                .ok_or_else(|| format!("--hyper: expected a JSON object, got `{hyper}`"))?;
+            let dtype =
+                steepest::Dtype::parse(&dtype).ok_or_else(|| format!("--dtype: expected f32 or f64, got `{dtype}`"))?;
+            let mut pool = rayon::ThreadPoolBuilder::new();
+            if let Some(t) = threads {
+                if t == 0 {
+                    return Err("--threads: must be at least 1".into());
+                }
+                pool = pool.num_threads(t);
+            }
+            let pool = pool.build().map_err(|e| e.to_string())?;
+            let report = pool
+                .install(|| match dtype {
+                    steepest::Dtype::F32 => steepest::perf::measure::<f32>(&optimizer, &h, numel, tensors, repeats),
+                    steepest::Dtype::F64 => steepest::perf::measure::<f64>(&optimizer, &h, numel, tensors, repeats),
+                })
+                .map_err(|e| e.to_string())?;
+            if json {
+                say(&serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)
+            } else {
+                say(&format!(
+                    "{} ({}, {} params in {} tensor(s), {} threads, median of {})\n  step  {:>9.3} ms  {:>7.1} GB/s\n  twin  {:>9.3} ms  {:>7.1} GB/s  (memory limit for this step)\n  step at {:.0}% of the twin; state {} bytes/param",
+                    report.optimizer,
+                    report.dtype,
+                    report.numel,
+                    report.tensors,
+                    report.threads,
+                    report.repeats,
+                    report.step_ms,
+                    report.step_gbps,
+                    report.twin_ms,
+                    report.twin_gbps,
+                    100.0 * report.fraction_of_twin,
+                    report.state_bytes_per_param
+                ))
             }
         }
         Command::List { json } => {

@@ -618,3 +618,51 @@ fn list_with_unwritable_stdout_is_a_one_line_error() {
         assert_one_line_error(&o, &format!("{args:?} > /dev/full"), &[]);
     }
 }
+
+#[test]
+fn perf_reports_the_step_and_its_twin() {
+    let o = bin()
+        .args([
+            "perf",
+            "--optimizer",
+            "adam",
+            "--numel",
+            "1000",
+            "--tensors",
+            "4",
+            "--repeats",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state_bytes_per_param"], 8.0);
+    assert_eq!(v["tensors"], 4);
+    assert_eq!(v["threads"], 1);
+    assert!(v["step_ms"].as_f64().unwrap() > 0.0 && v["twin_ms"].as_f64().unwrap() > 0.0);
+    for args in [
+        vec!["perf", "--optimizer", "nope", "--numel", "10"],
+        vec!["perf", "--optimizer", "adam", "--numel", "10", "--tensors", "0"],
+        vec!["perf", "--optimizer", "adam", "--numel", "10", "--hyper", "[1]"],
+        vec!["perf", "--optimizer", "adam", "--numel", "10", "--dtype", "f16"],
+        vec![
+            "perf",
+            "--optimizer",
+            "adam",
+            "--numel",
+            "10",
+            "--hyper",
+            "{\"lr\": -1}",
+        ],
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+    }
+}

@@ -37,6 +37,7 @@ pub mod ops;
 #[allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
 pub mod optim;
 pub mod optimizer;
+pub mod perf;
 pub mod real;
 pub mod registry;
 pub mod replay;
