@@ -146,11 +146,7 @@ impl Algorithm for AdaBound {
         ])
     }
     fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
-        let mut s = vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")];
-        if self.amsbound {
-            s.push(Slot::zeros("max_exp_avg_sq"));
-        }
-        s
+        crate::optim::adam::moment_slots(self.amsbound)
     }
 
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {

@@ -104,6 +104,16 @@ impl Adam {
     }
 }
 
+/// The state of the Adam family (PyTorch's names): first and second moments,
+/// plus the running maximum of the second for AMSGrad / AMSBound.
+pub(crate) fn moment_slots(with_max: bool) -> Vec<Slot> {
+    let mut s = vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")];
+    if with_max {
+        s.push(Slot::zeros("max_exp_avg_sq"));
+    }
+    s
+}
+
 #[derive(Clone, Copy)]
 struct Scalars<F> {
     prep: GradPrep<F>,
@@ -135,11 +145,7 @@ impl Algorithm for Adam {
         ])
     }
     fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
-        let mut s = vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")];
-        if self.amsgrad {
-            s.push(Slot::zeros("max_exp_avg_sq"));
-        }
-        s
+        moment_slots(self.amsgrad)
     }
 
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {

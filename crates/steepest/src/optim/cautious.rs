@@ -395,7 +395,7 @@ impl Algorithm for AdamKnobs {
         h
     }
     fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
-        vec![Slot::zeros("exp_avg"), Slot::zeros("exp_avg_sq")]
+        crate::optim::adam::moment_slots(false)
     }
     fn reference<F: Float>(&self, ctx: &StepCtx, mut t: TensorMut<'_, F>) {
         let n = t.param.len();
