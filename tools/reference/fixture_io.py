@@ -100,6 +100,19 @@ def validate(out: Path, names: list[str], extra=None) -> None:
             extra(name, spec, exp)
 
 
+def write_case(out: Path, name: str, spec: dict, expected: dict) -> None:
+    """Writes `<name>.spec.json` and `<name>.expected.json` into `out`."""
+    write_spec(out / f"{name}.spec.json", spec)
+    write_expected(out / f"{name}.expected.json", expected)
+
+
+def report(out: Path, names: list[str]) -> None:
+    """Checks the case names are unique and prints what was written."""
+    assert len(names) == len(set(names)), "duplicate case names"
+    total = sum((out / f"{n}.{k}.json").stat().st_size for n in names for k in ("spec", "expected"))
+    print(f"wrote {2 * len(names)} files ({len(names)} cases, {total} bytes) to {out}")
+
+
 def draw_params_and_groups(rng, names, shapes, dtype, group_overrides):
     """Initial parameters (normal, per-parameter scale) and, if `group_overrides`
     is given, one group per override with 1-2 randomly chosen members."""

@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_io import as_dtype_list, log_uniform, sig, uniform, write_expected, write_spec  # noqa: E402
+from fixture_io import as_dtype_list, log_uniform, report, sig, uniform, write_case  # noqa: E402
 from fixture_io import validate as _validate  # noqa: E402
 
 
@@ -401,8 +401,7 @@ def main(argv=None) -> int:
         expected = {"trajectory": trajectory, "skipped_steps": 0,
                     "meta": {"reference": "tools/reference/gen_adago.py (numpy, from the paper)",
                              "numpy": np.__version__, "seed": args.seed, "case": name}}
-        write_spec(args.out / f"{name}.spec.json", spec)
-        write_expected(args.out / f"{name}.expected.json", expected)
+        write_case(args.out, name, spec, expected)
         names.append(name)
         line = (f"{name}: {len(spec['steps'])} steps, shapes {[p['shape'] for p in spec['params']]}, "
                 f"clamped {stats['clamped']}/{stats['updates']}, floored {stats['floored']}/{stats['updates']}")
@@ -412,10 +411,8 @@ def main(argv=None) -> int:
             worst[dtype] = max(worst[dtype], e)
             line += f", alt-impl rel diff {e:.2e}"
         print(line)
-    assert len(names) == len(set(names))
     validate(args.out, names)
-    total = sum((args.out / f"{n}.{k}.json").stat().st_size for n in names for k in ("spec", "expected"))
-    print(f"wrote {2 * len(names)} files ({len(names)} cases, {total} bytes) to {args.out}")
+    report(args.out, names)
     if args.selfcheck:
         print(f"selfcheck: worst relative difference f64 {worst['f64']:.2e} (tol 1e-10), "
               f"f32 {worst['f32']:.2e} (tol 1e-5)")

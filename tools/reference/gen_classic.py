@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fixture_io import as_dtype_list, dumps, log_uniform, sig, uniform, validate, write_expected, write_spec  # noqa: E402,F401
+from fixture_io import as_dtype_list, log_uniform, report, sig, uniform, validate, write_case  # noqa: E402,F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "fixtures" / "reference" / "classic"
@@ -396,13 +396,10 @@ def main(argv=None) -> int:
         trajectory = run_torch(spec)
         expected = {"trajectory": trajectory, "skipped_steps": 0,
                     "meta": {"torch": torch.__version__, "seed": args.seed, "case": name}}
-        write_spec(args.out / f"{name}.spec.json", spec)
-        write_expected(args.out / f"{name}.expected.json", expected)
+        write_case(args.out, name, spec, expected)
         names.append(name)
-    assert len(names) == len(set(names))
     validate(args.out, names)
-    total = sum((args.out / f"{n}.{k}.json").stat().st_size for n in names for k in ("spec", "expected"))
-    print(f"wrote {2 * len(names)} files ({len(names)} cases, {total} bytes) to {args.out}")
+    report(args.out, names)
     return 0
 
 

@@ -56,7 +56,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_classic as gc  # noqa: E402  (shared helpers and file format)
-from fixture_io import draw_params_and_groups  # noqa: E402
+from fixture_io import draw_params_and_groups, report, write_case  # noqa: E402
 from gen_classic import as_dtype_list, log_uniform, uniform  # noqa: E402
 
 import adabound  # noqa: E402
@@ -560,14 +560,11 @@ def main(argv=None) -> int:
         name, spec = build_spec(opt, flag, dtype, args.seed)
         trajectory = run_reference(spec)
         expected = {"trajectory": trajectory, "skipped_steps": 0, "meta": meta_for(spec, args.seed, name)}
-        gc.write_spec(args.out / f"{name}.spec.json", spec)
-        gc.write_expected(args.out / f"{name}.expected.json", expected)
+        write_case(args.out, name, spec, expected)
         names.append(name)
-    assert len(names) == len(set(names))
     gc.validate(args.out, names)
     validate_more(args.out, names)
-    total = sum((args.out / f"{n}.{k}.json").stat().st_size for n in names for k in ("spec", "expected"))
-    print(f"wrote {2 * len(names)} files ({len(names)} cases, {total} bytes) to {args.out}")
+    report(args.out, names)
     return 0
 
 
