@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# The main job. Until `steepest bench` exists (issue #5), it replays the
-# example spec and prints the trajectory.
+# The main job: builds the CLI and runs the convergence lab's quick suite
+# (every optimizer on the bundled workloads, every paper claim checked),
+# writing bench-out/report.html. Extra arguments go to `steepest bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p steepest-cli
-out="${TMPDIR:-/tmp}/steepest-example.out.json"
-./target/release/steepest replay --spec examples/replay/adamw.spec.json --out "$out" --resume-at 2
-echo "wrote $out:"
-cat "$out"
+./target/release/steepest bench --suite quick --out bench-out "$@"

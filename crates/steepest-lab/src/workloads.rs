@@ -1,0 +1,339 @@
+//! Workloads, in the spirit of AlgoPerf: a problem plus the metric it is
+//! judged by, a target, a step budget, an evaluation period, a learning-rate
+//! schedule shared by every optimizer, and the suites it belongs to.
+
+use std::sync::Arc;
+
+use steepest::schedule::Schedule;
+
+use crate::data;
+use crate::problems::{
+    LeastSquares, Logistic, MatrixFactorization, NoisyQuadratic, OnlineRegression, Problem, Rosenbrock,
+};
+use crate::runner::{Curve, TrialSpec};
+use crate::Result;
+
+/// Suites, each containing the previous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Suite {
+    /// At most 5 minutes on 2 cores: the README's main job.
+    Quick,
+    /// Longer budgets, more seeds, the fetched neural data sets where present.
+    Standard,
+    /// Everything.
+    Full,
+}
+
+impl Suite {
+    /// Parses `quick`, `standard` or `full`.
+    pub fn parse(s: &str) -> Option<Suite> {
+        match s {
+            "quick" => Some(Suite::Quick),
+            "standard" => Some(Suite::Standard),
+            "full" => Some(Suite::Full),
+            _ => None,
+        }
+    }
+
+    /// Name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Quick => "quick",
+            Suite::Standard => "standard",
+            Suite::Full => "full",
+        }
+    }
+
+    /// Default number of seeds per chosen configuration.
+    pub fn default_seeds(self) -> u64 {
+        match self {
+            Suite::Quick => 3,
+            Suite::Standard => 5,
+            Suite::Full => 10,
+        }
+    }
+}
+
+/// Kind of workload (for grouping in the report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Exact synthetic problems.
+    Synthetic,
+    /// Convex problems on real data with a solved optimum.
+    Convex,
+    /// Neural networks.
+    Neural,
+    /// Defined by the user in a TOML file.
+    Custom,
+}
+
+impl Family {
+    /// Name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Synthetic => "synthetic",
+            Family::Convex => "convex, real data",
+            Family::Neural => "neural",
+            Family::Custom => "bring your own",
+        }
+    }
+}
+
+/// A trainer that is not a [`Problem`] (neural networks on another framework).
+pub type TrainFn = Arc<dyn Fn(&TrialSpec) -> Result<Curve> + Send + Sync>;
+
+/// What a workload runs.
+#[derive(Clone)]
+pub enum Body {
+    /// An exact problem driven by the lab's own loop.
+    Problem(Arc<dyn Problem>),
+    /// An external training loop.
+    Train(TrainFn),
+}
+
+/// One workload.
+#[derive(Clone)]
+pub struct Workload {
+    /// Name (lowercase, hyphenated).
+    pub name: String,
+    /// One line for the report.
+    pub title: String,
+    /// What it is and why it is here.
+    pub description: String,
+    /// Family.
+    pub family: Family,
+    /// The problem.
+    pub body: Body,
+    /// Name of the metric (lower is better).
+    pub metric: String,
+    /// Target value of the metric (steps-to-target and time-to-target), if any.
+    pub target: Option<f64>,
+    /// Step budget.
+    pub steps: u64,
+    /// Evaluate every this many steps.
+    pub eval_every: u64,
+    /// The learning-rate schedule every optimizer gets here.
+    pub schedule: Schedule,
+    /// Smallest suite that contains it.
+    pub suite: Suite,
+    /// Shown in leaderboards (false: only used by claims).
+    pub leaderboard: bool,
+    /// Plot the metric on a log scale.
+    pub log_metric: bool,
+}
+
+impl Workload {
+    fn problem(name: &str, title: &str, description: &str, family: Family, p: Arc<dyn Problem>) -> Workload {
+        let metric = p.metric_name().to_string();
+        Workload {
+            name: name.into(),
+            title: title.into(),
+            description: description.into(),
+            family,
+            body: Body::Problem(p),
+            metric,
+            target: None,
+            steps: 1000,
+            eval_every: 10,
+            schedule: Schedule::Constant,
+            suite: Suite::Quick,
+            leaderboard: true,
+            log_metric: true,
+        }
+    }
+
+    fn target(mut self, t: f64) -> Self {
+        self.target = Some(t);
+        self
+    }
+
+    fn steps(mut self, steps: u64, eval_every: u64) -> Self {
+        self.steps = steps;
+        self.eval_every = eval_every;
+        self
+    }
+
+    fn schedule(mut self, s: Schedule) -> Self {
+        self.schedule = s;
+        self
+    }
+
+    fn hidden(mut self) -> Self {
+        self.leaderboard = false;
+        self
+    }
+}
+
+/// The least-squares instance of the weight-decay box claims.
+pub fn box_problem() -> LeastSquares {
+    LeastSquares::new(200, 10, 10.0, 3.0, 2)
+}
+
+/// Hook for workloads provided by other crates (the burn models): called by
+/// [`builtin`] to extend the list.
+pub type Extra = fn() -> Vec<Workload>;
+
+/// The built-in workloads (data sets that are missing make their workloads
+/// fail with a message naming `steepest data fetch`, at run time).
+pub fn builtin() -> Result<Vec<Workload>> {
+    let mut w = Vec::new();
+    let quad_steps = 1200;
+    w.push(
+        Workload::problem(
+            "noisy-quadratic",
+            "Ill-conditioned quadratic, anisotropic gradient noise (d=100, κ=1000)",
+            "f(x) = ½ Σ λ_i x_i², λ log-spaced over [1e-3, 1], stochastic gradients with noise covariance σ²·H (σ = 0.01): \
+             the setting of 'Accelerated Convergence of Stochastic Heavy Ball Method under Anisotropic Gradient Noise'. \
+             Every optimizer gets the paper's step-decay schedule (lr × 0.1 every 300 steps).",
+            Family::Synthetic,
+            Arc::new(NoisyQuadratic::new(100, 1000.0, 0.01)),
+        )
+        .target(1e-2)
+        .steps(quad_steps, 10)
+        .schedule(Schedule::StepDecay { step_size: quad_steps / 4, gamma: 0.1 }),
+    );
+    w.push(
+        Workload::problem(
+            "rosenbrock",
+            "Rosenbrock's banana (2-D) from (-1.2, 1) ± 0.1",
+            "The classic curved valley: (1-x)² + 100(y-x²)², minimum 0 at (1, 1). Deterministic gradients.",
+            Family::Synthetic,
+            Arc::new(Rosenbrock),
+        )
+        .target(1e-4)
+        .steps(3000, 20),
+    );
+    w.push(
+        Workload::problem(
+            "least-squares",
+            "Least squares, 200 × 40, Hessian condition ≈ 100",
+            "f(x) = ‖Ax − b‖²/(2n) with Gaussian A (columns scaled for a condition number of about 100); \
+             f* from the normal equations by Cholesky in f64. Deterministic gradients.",
+            Family::Synthetic,
+            Arc::new(LeastSquares::new(200, 40, 100.0, 1.0, 1)),
+        )
+        .target(1e-8)
+        .steps(1500, 10),
+    );
+    w.push(
+        Workload::problem(
+            "online-regression",
+            "Online least squares (d=10): regret against the best fixed point",
+            "Each round reveals one sample (a ~ N(0, I), b = aᵀu + 0.5 ε) and charges ½(aᵀx_t − b)² before the update: \
+             the online convex setting of Adam's regret analysis. Every optimizer gets α_t = α/√t, as in the theorem. \
+             Metric: regret, with the best fixed point in hindsight solved exactly.",
+            Family::Synthetic,
+            Arc::new(OnlineRegression::new(10, 1)),
+        )
+        .steps(3000, 30)
+        .schedule(Schedule::InverseSqrt { warmup_steps: 0 }),
+    );
+    w.push(
+        Workload::problem(
+            "least-squares-box",
+            "Least squares whose optimum lies outside the box ‖x‖∞ ≤ 1 (for the weight-decay claims)",
+            "f(x) = ‖Ax − b‖²/(2n), 200 × 10, condition ≈ 10, ‖x*‖∞ > 1: with decoupled weight decay λ = 1, Lion and AdamW \
+             should settle on the box ‖x‖∞ ≤ 1/λ. The auxiliary series is ‖x‖∞.",
+            Family::Synthetic,
+            Arc::new(box_problem()),
+        )
+        .steps(3000, 20)
+        .hidden(),
+    );
+    w.push(
+        Workload::problem(
+            "online-regression-const",
+            "Online least squares with a constant base learning rate (AdaGrad's own schedule)",
+            "The online-regression problem without the α/√t schedule, for methods whose step size decays by itself.",
+            Family::Synthetic,
+            Arc::new(OnlineRegression::new(10, 1)),
+        )
+        .steps(3000, 30)
+        .hidden(),
+    );
+    let mf = Arc::new(MatrixFactorization::new(16, 12, 3, 6, 1));
+    w.push(
+        Workload::problem(
+            "matrix-factorization",
+            "Low-rank matrix factorization, W2·W1 ≈ M (16 × 12, rank 3, width 6)",
+            "f = ‖W2 W1 − M‖²_F/(2mn), f* = 0: smooth and nonconvex, all parameters matrices — the home ground of Muon, AdaGO and ASGO. \
+             Deterministic gradients; the gradient norm reported is the nuclear norm (dual of the spectral norm).",
+            Family::Synthetic,
+            mf.clone(),
+        )
+        .target(1e-6)
+        .steps(1500, 10),
+    );
+    w.push(
+        Workload::problem(
+            "matrix-factorization-isqrt",
+            "Matrix factorization with lr ∝ 1/√t (for the nonconvex rate claims)",
+            "The matrix-factorization problem with the anytime step size α/√t of the nonconvex rate theorems.",
+            Family::Synthetic,
+            mf,
+        )
+        .steps(3000, 10)
+        .schedule(Schedule::InverseSqrt { warmup_steps: 0 })
+        .hidden(),
+    );
+    let mut spiky = NoisyQuadratic::new(50, 100.0, 0.01);
+    spiky.spike_prob = 0.02;
+    spiky.spike_scale = 1000.0;
+    w.push(
+        Workload::problem(
+            "spiky-quadratic",
+            "Quadratic with rare gradient spikes (2% of steps, noise × 1000)",
+            "f(x) = ½ Σ λ_i x_i² (d=50, κ=100) whose stochastic gradient noise is, on 2% of steps, a thousand times larger: \
+             loss spikes in miniature, for the clipping methods (AdaGC).",
+            Family::Synthetic,
+            Arc::new(spiky),
+        )
+        .target(1e-3)
+        .steps(1000, 5),
+    );
+    for (name, set, l2, batch, target, steps, eval) in [
+        (
+            "logreg-breast-cancer",
+            "breast-cancer",
+            1e-2,
+            0usize,
+            1e-8,
+            1000u64,
+            10u64,
+        ),
+        ("logreg-heart-scale", "heart-scale", 1e-2, 0, 1e-8, 1000, 10),
+        ("softmax-digits", "digits", 1e-3, 64, 1e-3, 2000, 50),
+    ] {
+        let mut ds = data::bundled(set)?;
+        ds.standardize();
+        let (n, d, k) = (ds.n, ds.d, ds.classes);
+        let prob = Logistic::new(Arc::new(ds), l2, batch)?;
+        let f_star = prob.f_star;
+        let batching = if batch == 0 {
+            "full-batch gradients".to_string()
+        } else {
+            format!("minibatches of {batch} (shuffled each epoch)")
+        };
+        let mut wl = Workload::problem(
+            name,
+            &format!("L2-regularized logistic regression on {set} ({n} × {d}, {k} classes)"),
+            &format!(
+                "Mean cross-entropy + ({l2}/2)‖W‖² on standardized features, {batching}. f* = {f_star:.12} from Newton's method \
+                 (checked against scikit-learn)."
+            ),
+            Family::Convex,
+            Arc::new(prob),
+        )
+        .target(target)
+        .steps(steps, eval);
+        if batch > 0 {
+            wl = wl.schedule(Schedule::Cosine {
+                total_steps: steps,
+                warmup_steps: 0,
+                min_factor: 0.0,
+            });
+        }
+        w.push(wl);
+    }
+    Ok(w)
+}
