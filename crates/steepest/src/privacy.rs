@@ -109,7 +109,9 @@ pub fn check_noise_multiplier(sigma: f64) -> Result<()> {
     if sigma.is_finite() && sigma > 0.0 {
         Ok(())
     } else {
-        Err(err(format!("noise_multiplier (sigma) must be finite and > 0, got {sigma}")))
+        Err(err(format!(
+            "noise_multiplier (sigma) must be finite and > 0, got {sigma}"
+        )))
     }
 }
 
@@ -447,7 +449,10 @@ impl RdpAccountant {
         check_steps(n)?;
         match self.history.last_mut() {
             Some(last) if last.noise_multiplier == noise_multiplier && last.sample_rate == sample_rate => {
-                last.steps = last.steps.checked_add(n).ok_or_else(|| err("step count overflows u64"))?;
+                last.steps = last
+                    .steps
+                    .checked_add(n)
+                    .ok_or_else(|| err("step count overflows u64"))?;
             }
             _ => self.history.push(HistoryEntry {
                 noise_multiplier,
@@ -514,7 +519,9 @@ pub fn get_noise_multiplier(
     epsilon_tolerance: f64,
 ) -> Result<f64> {
     if !(target_epsilon.is_finite() && target_epsilon > 0.0) {
-        return Err(err(format!("target epsilon must be finite and > 0, got {target_epsilon}")));
+        return Err(err(format!(
+            "target epsilon must be finite and > 0, got {target_epsilon}"
+        )));
     }
     if !(epsilon_tolerance.is_finite() && epsilon_tolerance > 0.0) {
         return Err(err(format!(
@@ -593,7 +600,10 @@ mod tests {
             for a in [2u64, 5, 13] {
                 let exact = log_a_int(q, s, a);
                 let near = log_a_frac(q, s, a as f64 + 1e-9).unwrap();
-                assert!((near - exact).abs() < 1e-6 * exact.abs().max(1e-3), "{q} {s} {a}: {near} vs {exact}");
+                assert!(
+                    (near - exact).abs() < 1e-6 * exact.abs().max(1e-3),
+                    "{q} {s} {a}: {near} vs {exact}"
+                );
             }
         }
     }

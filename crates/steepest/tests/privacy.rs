@@ -47,7 +47,12 @@ fn rows<'a>(fx: &'a Value, group: &str) -> &'a Vec<Value> {
 #[test]
 fn default_orders_match_opacus() {
     let fx = fixture();
-    let theirs: Vec<f64> = fx["meta"]["orders"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let theirs: Vec<f64> = fx["meta"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     assert_eq!(default_orders(), theirs);
 }
 
@@ -66,7 +71,12 @@ fn epsilon_matches_opacus() {
             worst = (e, c.to_string());
         }
     }
-    println!("epsilon: {} cases, max relative error {:.3e} ({})", cases.len(), worst.0, worst.1);
+    println!(
+        "epsilon: {} cases, max relative error {:.3e} ({})",
+        cases.len(),
+        worst.0,
+        worst.1
+    );
 }
 
 #[test]
@@ -122,7 +132,10 @@ fn noise_multiplier_matches_opacus() {
                 assert!(e <= 1e-6, "{c}: sigma {sigma} ({e:.2e} relative)");
                 worst = worst.max(e);
                 let (eps, order) = epsilon(sigma, f(c, "sample_rate"), u(c, "steps"), f(c, "delta")).unwrap();
-                assert!(rel(eps, f(c, "epsilon")) <= 1e-6 && order == f(c, "order"), "{c}: {eps} at {order}");
+                assert!(
+                    rel(eps, f(c, "epsilon")) <= 1e-6 && order == f(c, "order"),
+                    "{c}: {eps} at {order}"
+                );
                 assert!(eps <= f(c, "target_epsilon"));
             }
         }
@@ -138,13 +151,23 @@ fn rdp_vectors_match_opacus() {
     let (mut worst, mut worst_rel) = (0.0f64, 0.0f64);
     for c in rows(&fx, "rdp") {
         let ours = compute_rdp(f(c, "sample_rate"), f(c, "sigma"), 1, &orders).unwrap();
-        let theirs: Vec<f64> = c["rdp"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let theirs: Vec<f64> = c["rdp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(ours.len(), theirs.len());
         for ((a, b), o) in ours.iter().zip(&theirs).zip(&orders) {
             // Absolute floor: both sides truncate the fractional series at e^-30 (≈1e-13 in log A),
             // which is ~4e-8 relative when the RDP itself is ~1e-6 (q = 1e-4, σ = 0.3).
             let e = (a - b).abs() / (b.abs() + 1e-4);
-            assert!(e <= 1e-9, "q={} sigma={} order {o}: {a} vs {b} ({e:.2e})", c["sample_rate"], c["sigma"]);
+            assert!(
+                e <= 1e-9,
+                "q={} sigma={} order {o}: {a} vs {b} ({e:.2e})",
+                c["sample_rate"],
+                c["sigma"]
+            );
             worst = worst.max(e);
             worst_rel = worst_rel.max(rel(*a, *b));
         }
