@@ -111,7 +111,9 @@ fn step_by_step_equals_bulk_steps() {
 fn noise_multiplier_matches_opacus() {
     let fx = fixture();
     let cases = rows(&fx, "sigma");
-    assert!(cases.iter().any(|c| c.get("error").is_some()), "no unreachable case");
+    if std::env::var_os("STEEPEST_PRIVACY_FIXTURE").is_none() {
+        assert!(cases.iter().any(|c| c.get("error").is_some()), "no unreachable case");
+    }
     let mut worst = 0.0f64;
     for c in cases {
         let got = get_noise_multiplier(
@@ -148,7 +150,7 @@ fn noise_multiplier_matches_opacus() {
 fn rdp_vectors_match_opacus() {
     let fx = fixture();
     let orders = default_orders();
-    let (mut worst, mut worst_rel) = (0.0f64, 0.0f64);
+    let (mut worst, mut worst_rel, mut at) = (0.0f64, 0.0f64, String::new());
     for c in rows(&fx, "rdp") {
         let ours = compute_rdp(f(c, "sample_rate"), f(c, "sigma"), 1, &orders).unwrap();
         let theirs: Vec<f64> = c["rdp"]
@@ -168,11 +170,17 @@ fn rdp_vectors_match_opacus() {
                 c["sample_rate"],
                 c["sigma"]
             );
-            worst = worst.max(e);
+            if e > worst {
+                worst = e;
+                at = format!(
+                    "q={} sigma={} order {o}: {a} vs opacus {b}",
+                    c["sample_rate"], c["sigma"]
+                );
+            }
             worst_rel = worst_rel.max(rel(*a, *b));
         }
     }
-    println!("rdp: max error {worst:.3e} (|a-b| / (|b| + 1e-4)); max relative {worst_rel:.3e}");
+    println!("rdp: max error {worst:.3e} (|a-b| / (|b| + 1e-4)); max relative {worst_rel:.3e}; worst {at}");
 }
 
 #[test]
