@@ -162,7 +162,7 @@ fn rdp_vectors_match_opacus() {
         assert_eq!(ours.len(), theirs.len());
         for ((a, b), o) in ours.iter().zip(&theirs).zip(&orders) {
             // Absolute floor: both sides truncate the fractional series at e^-30 (≈1e-13 in log A),
-            // which is ~4e-8 relative when the RDP itself is ~1e-6 (q = 1e-4, σ = 0.3).
+            // which is ~4e-8 relative when the RDP itself is ~3e-5 (q = 1e-4, σ = 0.3, α = 1.1).
             let e = (a - b).abs() / (b.abs() + 1e-3);
             assert!(
                 e <= 1e-9,
