@@ -149,7 +149,12 @@ fn privacy_inputs(sigma: Option<&str>, sample_rate: &str, steps: &str, delta: &s
     let sigma = match sigma {
         Some(s) => {
             let v = parse_num("--sigma", s)?;
-            check_noise_multiplier(v).map_err(|_| format!("--sigma: must be finite and > 0, got {s}"))?;
+            check_noise_multiplier(v).map_err(|_| {
+                format!(
+                    "--sigma: must be > 0 and <= {:e}, got {s}",
+                    steepest::privacy::SIGMA_LIMIT
+                )
+            })?;
             v
         }
         None => f64::NAN,

@@ -798,6 +798,11 @@ fn privacy_bad_inputs_are_one_line_errors() {
         ("sigma < 0", eps("-1", "0.01", "10", "1e-5"), &["--sigma", "-1"][..]),
         ("sigma nan", eps("nan", "0.01", "10", "1e-5"), &["--sigma", "nan"][..]),
         ("sigma text", eps("abc", "0.01", "10", "1e-5"), &["--sigma", "abc"][..]),
+        (
+            "sigma huge",
+            eps("1e101", "0.01", "10", "1e-5"),
+            &["--sigma", "1e101"][..],
+        ),
         ("q 0", eps("1", "0", "10", "1e-5"), &["--sample-rate"][..]),
         ("q > 1", eps("1", "1.5", "10", "1e-5"), &["--sample-rate", "1.5"][..]),
         ("q inf", eps("1", "inf", "10", "1e-5"), &["--sample-rate", "inf"][..]),

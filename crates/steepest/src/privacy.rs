@@ -68,7 +68,7 @@
 //!   Note ε can never fall below the grid's floor `min_α [−(log δ + log α)/(α−1) + log((α−1)/α)]`
 //!   (≈ 0.10 for δ = 1e-5), so smaller targets are unreachable at any σ.
 //! * Inputs opacus accepts but steepest rejects with a clear error: `q ∉ (0, 1]`,
-//!   `σ ≤ 0`, `δ ∉ (0, 1)`, zero steps, non-finite values, orders ≤ 1.
+//!   `σ ≤ 0` or `σ > 1e100` (where `σ²` terms overflow), `δ ∉ (0, 1)`, zero steps, non-finite values, orders ≤ 1.
 //!
 //! `erfc` itself is computed here (no dependency): the positive-term series of
 //! `erf` below `x = 1`, the even continued fraction of Laplace (Abramowitz &
@@ -104,13 +104,16 @@ pub fn check_sample_rate(q: f64) -> Result<()> {
     }
 }
 
-/// Checks a noise multiplier: finite and positive.
+/// The largest noise multiplier accepted (σ² and `σ² log(1/q − 1)` must stay finite).
+pub const SIGMA_LIMIT: f64 = 1e100;
+
+/// Checks a noise multiplier: positive and at most [`SIGMA_LIMIT`].
 pub fn check_noise_multiplier(sigma: f64) -> Result<()> {
-    if sigma.is_finite() && sigma > 0.0 {
+    if sigma > 0.0 && sigma <= SIGMA_LIMIT {
         Ok(())
     } else {
         Err(err(format!(
-            "noise_multiplier (sigma) must be finite and > 0, got {sigma}"
+            "noise_multiplier (sigma) must be > 0 and <= {SIGMA_LIMIT:e}, got {sigma}"
         )))
     }
 }
@@ -210,6 +213,9 @@ pub fn erfc(x: f64) -> f64 {
     if x < 0.0 {
         return 2.0 - erfc(-x);
     }
+    if x == f64::INFINITY {
+        return 0.0;
+    }
     if x < ERFC_SPLIT {
         1.0 - erf_series(x)
     } else {
@@ -227,6 +233,9 @@ pub fn log_erfc(x: f64) -> f64 {
     if x < 0.0 {
         // erfc(x) = 2 − erfc(−x), in (1, 2].
         return std::f64::consts::LN_2 + (-0.5 * erfc(-x)).ln_1p();
+    }
+    if x == f64::INFINITY {
+        return f64::NEG_INFINITY;
     }
     if x < ERFC_SPLIT {
         (1.0 - erf_series(x)).ln()
@@ -286,6 +295,9 @@ fn log_a_int(q: f64, sigma: f64, alpha: u64) -> f64 {
     log_a
 }
 
+/// A guard against endless loops on extreme inputs (convergent cases need far fewer terms).
+const MAX_SERIES_TERMS: u64 = 50_000_000;
+
 /// `log A_α` for fractional `α > 1` and `0 < q < 1` (Section 3.3, the two series split at `z0`).
 fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> Result<f64> {
     let (ln_q, ln_1mq) = (q.ln(), (1.0 - q).ln());
@@ -299,6 +311,12 @@ fn log_a_frac(q: f64, sigma: f64, alpha: f64) -> Result<f64> {
     let mut positive = true;
     let mut k: u64 = 0;
     loop {
+        if k == MAX_SERIES_TERMS {
+            return Err(err(format!(
+                "the fractional-order RDP series did not converge in {MAX_SERIES_TERMS} terms \
+                 (q = {q}, sigma = {sigma}, order {alpha})"
+            )));
+        }
         let kf = k as f64;
         if k > 0 {
             let factor = alpha - kf + 1.0;
@@ -581,6 +599,9 @@ mod tests {
         }
         assert!(log_erfc(1e10).is_finite() && log_erfc(1e10) < -1e19);
         assert!(erfc(f64::NAN).is_nan() && log_erfc(f64::NAN).is_nan());
+        assert_eq!((erfc(f64::INFINITY), erfc(f64::NEG_INFINITY)), (0.0, 2.0));
+        assert_eq!(log_erfc(f64::INFINITY), f64::NEG_INFINITY);
+        assert_eq!(log_erfc(f64::NEG_INFINITY), std::f64::consts::LN_2);
         // Continuity at the series / continued-fraction split.
         let below = erfc(ERFC_SPLIT * (1.0 - f64::EPSILON));
         let above = erfc(ERFC_SPLIT);
@@ -617,6 +638,15 @@ mod tests {
         assert!(compute_rdp(0.1, 0.0, 1, &o).is_err());
         assert!(compute_rdp(0.1, -1.0, 1, &o).is_err());
         assert!(compute_rdp(0.1, f64::INFINITY, 1, &o).is_err());
+        assert!(compute_rdp(0.1, 1e101, 1, &o).is_err());
+        assert!(compute_rdp(0.5, SIGMA_LIMIT, 1, &o)
+            .unwrap()
+            .iter()
+            .all(|r| r.is_finite()));
+        assert!(compute_rdp(0.01, SIGMA_LIMIT, 1, &o)
+            .unwrap()
+            .iter()
+            .all(|r| r.is_finite()));
         assert!(compute_rdp(0.1, 1.0, 0, &o).is_err());
         assert!(compute_rdp(0.1, 1.0, 1, &[1.0]).is_err());
         assert!(compute_rdp(0.1, 1.0, 1, &[]).is_err());
