@@ -105,6 +105,198 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rényi-DP accounting for DP-SGD (sampled Gaussian mechanism), as opacus's RDP accountant.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// ε spent by T steps at noise multiplier σ and sampling rate q, and the best RDP order.
+    Epsilon {
+        /// Noise multiplier σ (noise std over the clipping norm), > 0.
+        #[arg(long, allow_hyphen_values = true)]
+        sigma: String,
+        /// Sampling rate q in (0, 1] (expected batch size over dataset size).
+        #[arg(long, allow_hyphen_values = true)]
+        sample_rate: String,
+        /// Number of steps T, ≥ 1.
+        #[arg(long, allow_hyphen_values = true)]
+        steps: String,
+        /// δ in (0, 1).
+        #[arg(long, allow_hyphen_values = true)]
+        delta: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The noise multiplier σ that keeps T steps at sampling rate q within (ε, δ) (opacus's get_noise_multiplier).
+    Sigma {
+        /// Target ε, > 0.
+        #[arg(long, allow_hyphen_values = true)]
+        epsilon: String,
+        /// δ in (0, 1).
+        #[arg(long, allow_hyphen_values = true)]
+        delta: String,
+        /// Sampling rate q in (0, 1].
+        #[arg(long, allow_hyphen_values = true)]
+        sample_rate: String,
+        /// Number of steps T, ≥ 1.
+        #[arg(long, allow_hyphen_values = true)]
+        steps: String,
+        /// Bisection stops once the target ε exceeds ε(σ) by at most this (opacus's epsilon_tolerance).
+        #[arg(long, default_value = "0.01", allow_hyphen_values = true)]
+        epsilon_tolerance: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses a number given as `flag`; the error names the flag.
+fn parse_num(flag: &str, text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("{flag}: expected a number, got `{text}`"))
+}
+
+/// Parses a step count: a whole number ≥ 1 (`1e6` is accepted).
+fn parse_steps(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<u64>() {
+        return if n == 0 {
+            Err("--steps: must be at least 1, got 0".into())
+        } else {
+            Ok(n)
+        };
+    }
+    match t.parse::<f64>() {
+        Ok(x) if x >= 1.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 => Ok(x as u64),
+        _ => Err(format!("--steps: expected a whole number ≥ 1, got `{text}`")),
+    }
+}
+
+/// Checks the privacy inputs with the CLI's flag names, then defers to the library.
+fn privacy_inputs(sigma: Option<&str>, sample_rate: &str, steps: &str, delta: &str) -> Result<PrivacyArgs, String> {
+    use steepest::privacy::{check_delta, check_noise_multiplier, check_sample_rate};
+    let sigma = match sigma {
+        Some(s) => {
+            let v = parse_num("--sigma", s)?;
+            check_noise_multiplier(v).map_err(|_| {
+                format!(
+                    "--sigma: must be > 0 and <= {:e}, got {s}",
+                    steepest::privacy::SIGMA_LIMIT
+                )
+            })?;
+            v
+        }
+        None => f64::NAN,
+    };
+    let q = parse_num("--sample-rate", sample_rate)?;
+    check_sample_rate(q).map_err(|_| format!("--sample-rate: must be in (0, 1], got {sample_rate}"))?;
+    let steps = parse_steps(steps)?;
+    let d = parse_num("--delta", delta)?;
+    check_delta(d).map_err(|_| format!("--delta: must be in (0, 1), got {delta}"))?;
+    Ok(PrivacyArgs {
+        sigma,
+        q,
+        steps,
+        delta: d,
+    })
+}
+
+struct PrivacyArgs {
+    sigma: f64,
+    q: f64,
+    steps: u64,
+    delta: f64,
+}
+
+/// A warning (stderr) when the best order is at an end of the order grid, as opacus warns.
+fn warn_grid_edge(order: f64) {
+    let orders = steepest::privacy::default_orders();
+    if order == orders[0] || order == orders[orders.len() - 1] {
+        eprintln!(
+            "warning: the best RDP order {order} is at the end of the order grid ({}..{}); epsilon may not be tight",
+            orders[0],
+            orders[orders.len() - 1]
+        );
+    }
+}
+
+fn run_privacy(cmd: PrivacyCommand) -> Result<(), String> {
+    use steepest::privacy;
+    match cmd {
+        PrivacyCommand::Epsilon {
+            sigma,
+            sample_rate,
+            steps,
+            delta,
+            json,
+        } => {
+            let a = privacy_inputs(Some(&sigma), &sample_rate, &steps, &delta)?;
+            let (eps, order) = privacy::epsilon(a.sigma, a.q, a.steps, a.delta).map_err(|e| e.to_string())?;
+            warn_grid_edge(order);
+            if json {
+                let v = serde_json::json!({
+                    "accountant": "rdp",
+                    "epsilon": eps,
+                    "order": order,
+                    "sigma": a.sigma,
+                    "sample_rate": a.q,
+                    "steps": a.steps,
+                    "delta": a.delta,
+                });
+                say(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?)
+            } else {
+                say(&format!(
+                    "epsilon = {eps} at delta = {:e} (best RDP order alpha = {order}; sigma = {}, sample rate = {}, {} steps)",
+                    a.delta, a.sigma, a.q, a.steps
+                ))
+            }
+        }
+        PrivacyCommand::Sigma {
+            epsilon,
+            delta,
+            sample_rate,
+            steps,
+            epsilon_tolerance,
+            json,
+        } => {
+            let a = privacy_inputs(None, &sample_rate, &steps, &delta)?;
+            let target = parse_num("--epsilon", &epsilon)?;
+            if !(target.is_finite() && target > 0.0) {
+                return Err(format!("--epsilon: must be finite and > 0, got {epsilon}"));
+            }
+            let tol = parse_num("--epsilon-tolerance", &epsilon_tolerance)?;
+            if !(tol.is_finite() && tol > 0.0) {
+                return Err(format!(
+                    "--epsilon-tolerance: must be finite and > 0, got {epsilon_tolerance}"
+                ));
+            }
+            let sigma = privacy::get_noise_multiplier(target, a.delta, a.q, a.steps, tol).map_err(|e| e.to_string())?;
+            let (eps, order) = privacy::epsilon(sigma, a.q, a.steps, a.delta).map_err(|e| e.to_string())?;
+            if json {
+                let v = serde_json::json!({
+                    "accountant": "rdp",
+                    "sigma": sigma,
+                    "epsilon": eps,
+                    "order": order,
+                    "target_epsilon": target,
+                    "epsilon_tolerance": tol,
+                    "sample_rate": a.q,
+                    "steps": a.steps,
+                    "delta": a.delta,
+                });
+                say(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?)
+            } else {
+                say(&format!(
+                    "sigma = {sigma} (noise multiplier; epsilon = {eps} <= {target} at delta = {:e}, best RDP order alpha = {order}; sample rate = {}, {} steps)",
+                    a.delta, a.q, a.steps
+                ))
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -299,6 +491,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Privacy(cmd) => run_privacy(cmd),
     }
 }
 

@@ -666,3 +666,173 @@ fn perf_reports_the_step_and_its_twin() {
         assert!(!e.contains("panicked"), "{args:?}: {e}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Privacy accounting (`steepest privacy epsilon|sigma`), against opacus.
+
+fn privacy_fixture() -> Value {
+    let p = repo_root().join("fixtures/privacy/opacus_rdp.json");
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn privacy_json(args: &[&str]) -> Value {
+    let mut all = vec!["privacy"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let o = run(&all);
+    assert!(o.status.success(), "{all:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{all:?}: {e}"))
+}
+
+fn num(v: &Value) -> String {
+    v.as_f64().map(|x| format!("{x:e}")).unwrap_or_else(|| v.to_string())
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * b.abs()
+}
+
+#[test]
+fn privacy_epsilon_matches_opacus() {
+    let fx = privacy_fixture();
+    let cases = fx["epsilon"].as_array().unwrap();
+    for c in cases.iter().step_by(4) {
+        let (s, q, t, d) = (
+            num(&c["sigma"]),
+            num(&c["sample_rate"]),
+            c["steps"].to_string(),
+            num(&c["delta"]),
+        );
+        let v = privacy_json(&[
+            "epsilon",
+            "--sigma",
+            &s,
+            "--sample-rate",
+            &q,
+            "--steps",
+            &t,
+            "--delta",
+            &d,
+        ]);
+        let (eps, want) = (v["epsilon"].as_f64().unwrap(), c["epsilon"].as_f64().unwrap());
+        assert!(close(eps, want), "{c}: {eps}");
+        assert_eq!(v["order"], c["order"], "{c}");
+    }
+    // Plain text: ε with its full digits and the best order.
+    let o = run(&[
+        "privacy",
+        "epsilon",
+        "--sigma",
+        "1.1",
+        "--sample-rate",
+        "0.01",
+        "--steps",
+        "10000",
+        "--delta",
+        "1e-5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let want = cases[0]["epsilon"].as_f64().unwrap();
+    assert!(text.starts_with(&format!("epsilon = {want} ")), "{text}");
+    assert!(text.contains("alpha = 4.7"), "{text}");
+}
+
+#[test]
+fn privacy_sigma_matches_opacus() {
+    let fx = privacy_fixture();
+    for c in fx["sigma"].as_array().unwrap().iter().step_by(3) {
+        let e = num(&c["target_epsilon"]);
+        let (q, t, d, tol) = (
+            num(&c["sample_rate"]),
+            c["steps"].to_string(),
+            num(&c["delta"]),
+            num(&c["epsilon_tolerance"]),
+        );
+        let args = [
+            "privacy",
+            "sigma",
+            "--epsilon",
+            &e,
+            "--delta",
+            &d,
+            "--sample-rate",
+            &q,
+            "--steps",
+            &t,
+            "--epsilon-tolerance",
+            &tol,
+        ];
+        if c.get("error").is_some() {
+            assert_one_line_error(&run(&args), "unreachable epsilon", &["privacy budget is too low"]);
+            continue;
+        }
+        let v = privacy_json(&args[1..]);
+        let (sigma, want) = (v["sigma"].as_f64().unwrap(), c["sigma"].as_f64().unwrap());
+        assert!(close(sigma, want), "{c}: {sigma}");
+        assert!(
+            close(v["epsilon"].as_f64().unwrap(), c["epsilon"].as_f64().unwrap()),
+            "{c}: {v}"
+        );
+    }
+}
+
+#[test]
+fn privacy_bad_inputs_are_one_line_errors() {
+    let eps = |sigma: &str, q: &str, t: &str, d: &str| {
+        run(&[
+            "privacy",
+            "epsilon",
+            "--sigma",
+            sigma,
+            "--sample-rate",
+            q,
+            "--steps",
+            t,
+            "--delta",
+            d,
+        ])
+    };
+    for (what, o, names) in [
+        ("sigma 0", eps("0", "0.01", "10", "1e-5"), &["--sigma", "0"][..]),
+        ("sigma < 0", eps("-1", "0.01", "10", "1e-5"), &["--sigma", "-1"][..]),
+        ("sigma nan", eps("nan", "0.01", "10", "1e-5"), &["--sigma", "nan"][..]),
+        ("sigma text", eps("abc", "0.01", "10", "1e-5"), &["--sigma", "abc"][..]),
+        (
+            "sigma huge",
+            eps("1e101", "0.01", "10", "1e-5"),
+            &["--sigma", "1e101"][..],
+        ),
+        ("q 0", eps("1", "0", "10", "1e-5"), &["--sample-rate"][..]),
+        ("q > 1", eps("1", "1.5", "10", "1e-5"), &["--sample-rate", "1.5"][..]),
+        ("q inf", eps("1", "inf", "10", "1e-5"), &["--sample-rate", "inf"][..]),
+        ("T 0", eps("1", "0.01", "0", "1e-5"), &["--steps"][..]),
+        ("T fractional", eps("1", "0.01", "2.5", "1e-5"), &["--steps", "2.5"][..]),
+        ("T negative", eps("1", "0.01", "-3", "1e-5"), &["--steps", "-3"][..]),
+        ("delta 0", eps("1", "0.01", "10", "0"), &["--delta"][..]),
+        ("delta 1", eps("1", "0.01", "10", "1"), &["--delta", "1"][..]),
+        ("delta nan", eps("1", "0.01", "10", "NaN"), &["--delta", "NaN"][..]),
+    ] {
+        assert_one_line_error(&o, what, names);
+    }
+    let sig = |e: &str, tol: &str| {
+        run(&[
+            "privacy",
+            "sigma",
+            "--epsilon",
+            e,
+            "--delta",
+            "1e-5",
+            "--sample-rate",
+            "0.01",
+            "--steps",
+            "100",
+            "--epsilon-tolerance",
+            tol,
+        ])
+    };
+    assert_one_line_error(&sig("0", "0.01"), "target 0", &["--epsilon", "0"]);
+    assert_one_line_error(&sig("inf", "0.01"), "target inf", &["--epsilon", "inf"]);
+    assert_one_line_error(&sig("1", "-0.1"), "tolerance < 0", &["--epsilon-tolerance", "-0.1"]);
+    assert_one_line_error(&sig("0.001", "0.01"), "unreachable", &["privacy budget is too low"]);
+}

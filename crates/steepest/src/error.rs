@@ -41,6 +41,9 @@ pub enum Error {
     /// A replay spec is malformed.
     #[error("spec: {0}")]
     Spec(String),
+    /// Privacy accounting ([`crate::privacy`]): an invalid input or an unreachable target.
+    #[error("privacy: {0}")]
+    Privacy(String),
     /// An I/O error (message only, so the error stays `Clone`).
     #[error("{path}: {message}")]
     Io {

@@ -38,6 +38,7 @@ pub mod ops;
 pub mod optim;
 pub mod optimizer;
 pub mod perf;
+pub mod privacy;
 pub mod real;
 pub mod registry;
 pub mod replay;
