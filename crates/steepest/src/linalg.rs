@@ -175,7 +175,9 @@ mod tests {
         let a = [3.0 * c, -3.0 * s, 2.0 * s, 2.0 * c];
         assert!((nuclear_norm(MatmulImpl::Naive, &a, 2, 2) - 5.0).abs() < 1e-14);
         for (r, k) in [(5, 3), (3, 5), (1, 4), (4, 1), (6, 6)] {
-            let a: Vec<f64> = (0..r * k).map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.3 + (i as f64).sin()).collect();
+            let a: Vec<f64> = (0..r * k)
+                .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.3 + (i as f64).sin())
+                .collect();
             let x = nuclear_norm(MatmulImpl::Naive, &a, r, k);
             let y = nuclear_norm(MatmulImpl::Faer, &a, r, k);
             assert!((x - y).abs() <= 1e-13 * y, "{r}x{k}: {x} vs {y}");

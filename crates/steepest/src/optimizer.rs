@@ -423,7 +423,13 @@ impl<F: Float> Optimizer<F> {
     /// Per group, the maximum of the algorithm's [`crate::Algorithm::group_stat`] over
     /// the parameters with a gradient this step, before any is updated (NaN where
     /// the group's algorithm does not ask for it; empty, without allocating, if none does).
-    fn group_stats(&mut self, params: &mut ParamSet<F>, grads: &GradSet<F>, factor: f64, global_grad_norm: f64) -> Vec<f64> {
+    fn group_stats(
+        &mut self,
+        params: &mut ParamSet<F>,
+        grads: &GradSet<F>,
+        factor: f64,
+        global_grad_norm: f64,
+    ) -> Vec<f64> {
         if !self.algs.iter().any(|a| a.needs_group_stat()) {
             return Vec::new();
         }

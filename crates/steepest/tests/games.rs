@@ -47,9 +47,13 @@ fn scalar_game_gda_diverges_complex_momentum_converges() {
     )
     .unwrap();
     let growth = gda[steps] / gda[0];
+    eprintln!("scalar game, {steps} steps: GDA distance x{growth:.6}");
     let want = (1.0 + lr * lr).powf(steps as f64 / 2.0);
     assert!(growth > 3.4, "GDA grew only {growth}x");
-    assert!((growth - want).abs() <= 1e-9 * want, "GDA grew {growth}x, theory {want}x");
+    assert!(
+        (growth - want).abs() <= 1e-9 * want,
+        "GDA grew {growth}x, theory {want}x"
+    );
     // Monotone: every step moves away from the equilibrium.
     assert!(gda.windows(2).all(|w| w[1] > w[0]));
 
@@ -65,6 +69,7 @@ fn scalar_game_gda_diverges_complex_momentum_converges() {
         )
         .unwrap();
         let shrink = cm_run[steps] / cm_run[0];
+        eprintln!("scalar game, {steps} steps: {order:?} complex momentum distance x{shrink:.3e}");
         assert!(shrink < 1e-5, "{order:?} complex momentum: distance ratio {shrink}");
     }
 
@@ -83,6 +88,7 @@ fn scalar_game_gda_diverges_complex_momentum_converges() {
         Order::Simultaneous,
     )
     .unwrap();
+    eprintln!("scalar game: real momentum distance x{:.3e}", hb[steps] / hb[0]);
     assert!(hb[steps] > 1e3 * hb[0], "real momentum: {}", hb[steps] / hb[0]);
 }
 
@@ -112,6 +118,7 @@ fn matrix_game_gda_diverges_complex_momentum_converges() {
         Order::Simultaneous,
     )
     .unwrap();
+    eprintln!("3x3 game, {steps} steps: GDA distance x{:.3}", gda[steps] / gda[0]);
     assert!(gda[steps] > 20.0 * gda[0], "GDA: {}x", gda[steps] / gda[0]);
     let cm_run = bilinear_game(
         &a,
@@ -123,12 +130,38 @@ fn matrix_game_gda_diverges_complex_momentum_converges() {
         Order::Simultaneous,
     )
     .unwrap();
-    assert!(cm_run[steps] < 0.02 * cm_run[0], "complex momentum: {}x", cm_run[steps] / cm_run[0]);
+    eprintln!(
+        "3x3 game, {steps} steps: complex momentum distance x{:.3e}",
+        cm_run[steps] / cm_run[0]
+    );
+    assert!(
+        cm_run[steps] < 0.02 * cm_run[0],
+        "complex momentum: {}x",
+        cm_run[steps] / cm_run[0]
+    );
 }
 
 #[test]
 fn bad_game_inputs_are_errors() {
     let h = sgd(0.1, false);
-    assert!(bilinear_game(&[1.0, 2.0], (1, 1), (&[1.0], &[1.0]), ("sgd", &h), ("sgd", &h), 3, Order::Simultaneous).is_err());
-    assert!(bilinear_game(&[1.0], (1, 1), (&[1.0], &[1.0]), ("nope", &h), ("sgd", &h), 3, Order::Simultaneous).is_err());
+    assert!(bilinear_game(
+        &[1.0, 2.0],
+        (1, 1),
+        (&[1.0], &[1.0]),
+        ("sgd", &h),
+        ("sgd", &h),
+        3,
+        Order::Simultaneous
+    )
+    .is_err());
+    assert!(bilinear_game(
+        &[1.0],
+        (1, 1),
+        (&[1.0], &[1.0]),
+        ("nope", &h),
+        ("sgd", &h),
+        3,
+        Order::Simultaneous
+    )
+    .is_err());
 }

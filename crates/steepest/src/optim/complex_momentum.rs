@@ -154,19 +154,24 @@ impl Algorithm for ComplexMomentum {
     fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let c = self.scalars::<F>(ctx);
         let (re, im) = t.slots.split_at_mut(1);
-        zip_chunks(t.param, t.grad, [&mut re[0][..], &mut im[0][..]], move |p, g, [re, im]| {
-            let n = p.len();
-            let (g, re, im) = (&g[..n], &mut re[..n], &mut im[..n]);
-            for i in 0..n {
-                let gi = if c.maximize { -g[i] } else { g[i] };
-                let (r0, i0) = (re[i], im[i]);
-                let r1 = c.br * r0 - c.bi * i0 - gi;
-                let i1 = c.bi * r0 + c.br * i0;
-                re[i] = r1;
-                im[i] = i1;
-                p[i] = (p[i] + c.ar * r1) + c.neg_ai * i1;
-            }
-        });
+        zip_chunks(
+            t.param,
+            t.grad,
+            [&mut re[0][..], &mut im[0][..]],
+            move |p, g, [re, im]| {
+                let n = p.len();
+                let (g, re, im) = (&g[..n], &mut re[..n], &mut im[..n]);
+                for i in 0..n {
+                    let gi = if c.maximize { -g[i] } else { g[i] };
+                    let (r0, i0) = (re[i], im[i]);
+                    let r1 = c.br * r0 - c.bi * i0 - gi;
+                    let i1 = c.bi * r0 + c.br * i0;
+                    re[i] = r1;
+                    im[i] = i1;
+                    p[i] = (p[i] + c.ar * r1) + c.neg_ai * i1;
+                }
+            },
+        );
     }
 }
 

@@ -285,7 +285,10 @@ pub fn muon_with_adamw(h: &Hyper) -> Result<crate::optim::Partition> {
     with_adamw("muon", h, |main_h| {
         let main = Muon::from_hyper(main_h)?;
         let hyper = Algorithm::hyper(&main);
-        Ok((std::sync::Arc::new(main) as std::sync::Arc<dyn crate::algorithm::DynAlgorithm>, hyper))
+        Ok((
+            std::sync::Arc::new(main) as std::sync::Arc<dyn crate::algorithm::DynAlgorithm>,
+            hyper,
+        ))
     })
 }
 

@@ -52,6 +52,10 @@
 //!   files); `D` is formed in the parameter's dtype and its nuclear norm is
 //!   computed in f64. Reference kernel: one-sided Jacobi; fused: faer's SVD
 //!   (the two agree to ~1e-15, hence `Exactness::Within` in the registry).
+//!
+//! Cost: the group pre-pass and the step each compute the layer's nuclear norm
+//! (two SVDs of the gradient difference per layer per step), and faer's SVD
+//! allocates its scratch, so this fused kernel is not allocation-free.
 
 use std::sync::Arc;
 
@@ -80,7 +84,10 @@ impl MuonNalr {
         let mut own = Hyper::new();
         let mut rest: Hyper = [
             ("nesterov".to_string(), serde_json::Value::from(false)),
-            ("adjust_lr_fn".to_string(), serde_json::Value::from("spectral_unclamped")),
+            (
+                "adjust_lr_fn".to_string(),
+                serde_json::Value::from("spectral_unclamped"),
+            ),
         ]
         .into_iter()
         .collect();
@@ -139,7 +146,11 @@ impl MuonNalr {
                 let grad = t.grad;
                 t.slots[1].copy_from_slice(grad);
                 // NaN group statistic (the kernel called on its own): this layer is its group.
-                let best = if ctx.group_stat.is_nan() { alpha } else { ctx.group_stat.max(alpha) };
+                let best = if ctx.group_stat.is_nan() {
+                    alpha
+                } else {
+                    ctx.group_stat.max(alpha)
+                };
                 (alpha / best).sqrt()
             }
             None => 1.0,
@@ -247,7 +258,10 @@ mod tests {
         let mut opt_n = Optimizer::new("muon-nalr", &h, &solo_n).unwrap();
         for t in 0..4 {
             let before = (pair.get("quiet").unwrap().data[0], pair.get("noisy").unwrap().data[0]);
-            let alone = (solo_q.get("quiet").unwrap().data[0], solo_n.get("noisy").unwrap().data[0]);
+            let alone = (
+                solo_q.get("quiet").unwrap().data[0],
+                solo_n.get("noisy").unwrap().data[0],
+            );
             let mut g = GradSet::new();
             g.insert("quiet", quiet_g.to_vec());
             g.insert("noisy", noisy_g(t));
