@@ -111,6 +111,12 @@ pub struct StepCtx {
     /// L2 norm of all gradients of this step together (computed only when an
     /// algorithm asks for it with [`Algorithm::needs_global_grad_norm`]; NaN otherwise).
     pub global_grad_norm: f64,
+    /// The maximum of [`Algorithm::group_stat`] over the parameters of this
+    /// parameter's group that have a gradient this step, taken before any of
+    /// them is updated (computed only if the algorithm asks for it with
+    /// [`Algorithm::needs_group_stat`]; NaN otherwise). Noise-adaptive
+    /// layerwise learning rates compare each layer with the best of its group.
+    pub group_stat: f64,
 }
 
 /// One parameter tensor as a kernel sees it.
@@ -167,6 +173,18 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn needs_global_grad_norm(&self) -> bool {
         false
     }
+    /// Whether the optimizer must compute [`StepCtx::group_stat`] (a pre-pass over the group).
+    fn needs_group_stat(&self) -> bool {
+        false
+    }
+    /// This parameter's contribution to [`StepCtx::group_stat`], computed from
+    /// its gradient and its state before the step (which it must not change;
+    /// it may use the workspace). NaN means "no contribution". `kernel` says
+    /// which implementation (reference or fused) the step will use.
+    fn group_stat<F: Float>(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, F>) -> f64 {
+        let _ = (kernel, ctx, t);
+        f64::NAN
+    }
     /// The base learning rate that applies to this parameter (combinators route
     /// parameters to algorithms with their own lrs).
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
@@ -206,6 +224,12 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn needs_global_grad_norm(&self) -> bool;
     /// See [`Algorithm::lr_for`].
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64;
+    /// See [`Algorithm::needs_group_stat`].
+    fn needs_group_stat(&self) -> bool;
+    /// [`Algorithm::group_stat`] on an `f32` tensor.
+    fn group_stat_f32(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) -> f64;
+    /// [`Algorithm::group_stat`] on an `f64` tensor.
+    fn group_stat_f64(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>) -> f64;
     /// See [`Algorithm::check_param`].
     fn check_param(&self, p: &ParamInfo) -> Result<()>;
     /// Runs the chosen kernel on an `f32` tensor.
@@ -238,6 +262,15 @@ impl<A: Algorithm> DynAlgorithm for A {
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
         Algorithm::lr_for(self, name, shape)
     }
+    fn needs_group_stat(&self) -> bool {
+        Algorithm::needs_group_stat(self)
+    }
+    fn group_stat_f32(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) -> f64 {
+        Algorithm::group_stat(self, kernel, ctx, t)
+    }
+    fn group_stat_f64(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>) -> f64 {
+        Algorithm::group_stat(self, kernel, ctx, t)
+    }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         Algorithm::check_param(self, p)
     }
@@ -268,17 +301,25 @@ impl Clone for Box<dyn DynAlgorithm> {
 pub trait StepDyn: Real {
     /// Runs `alg`'s chosen kernel on a tensor of this dtype.
     fn step_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, Self>);
+    /// Runs `alg`'s [`Algorithm::group_stat`] on a tensor of this dtype.
+    fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, Self>) -> f64;
 }
 
 impl StepDyn for f32 {
     fn step_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) {
         alg.step_f32(kernel, ctx, t)
     }
+    fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) -> f64 {
+        alg.group_stat_f32(kernel, ctx, t)
+    }
 }
 
 impl StepDyn for f64 {
     fn step_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>) {
         alg.step_f64(kernel, ctx, t)
+    }
+    fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>) -> f64 {
+        alg.group_stat_f64(kernel, ctx, t)
     }
 }
 

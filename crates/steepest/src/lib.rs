@@ -27,6 +27,7 @@
 
 pub mod algorithm;
 pub mod error;
+pub mod games;
 pub mod hyper;
 pub mod json;
 pub mod kernel;

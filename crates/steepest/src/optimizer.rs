@@ -420,6 +420,55 @@ impl<F: Float> Optimizer<F> {
         Ok(())
     }
 
+    /// Per group, the maximum of the algorithm's [`crate::Algorithm::group_stat`] over
+    /// the parameters with a gradient this step, before any is updated (NaN where
+    /// the group's algorithm does not ask for it; empty, without allocating, if none does).
+    fn group_stats(
+        &mut self,
+        params: &mut ParamSet<F>,
+        grads: &GradSet<F>,
+        factor: f64,
+        global_grad_norm: f64,
+    ) -> Vec<f64> {
+        if !self.algs.iter().any(|a| a.needs_group_stat()) {
+            return Vec::new();
+        }
+        let mut stats = vec![f64::NAN; self.algs.len()];
+        for r in &self.params {
+            let alg = &self.algs[r.group];
+            if !alg.needs_group_stat() {
+                continue;
+            }
+            let name = r.info.name.as_str();
+            let Some(grad) = grads.get(name) else { continue };
+            let Some(param) = params.data_mut(name) else { continue };
+            let Some(st) = self.state.get_mut(name) else { continue };
+            let ctx = StepCtx {
+                lr: alg.lr() * factor,
+                step: st.step.saturating_add(1),
+                lr_factor: factor,
+                global_step: self.steps.saturating_add(1),
+                global_grad_norm,
+                group_stat: f64::NAN,
+            };
+            let v = F::group_stat_dyn(
+                alg.as_ref(),
+                self.spec.kernel,
+                &ctx,
+                TensorMut {
+                    name,
+                    shape: &r.info.shape,
+                    param,
+                    grad,
+                    slots: &mut st.slots,
+                    work: &mut st.work,
+                },
+            );
+            stats[r.group] = stats[r.group].max(v);
+        }
+        stats
+    }
+
     /// One optimizer step. Parameters without a gradient in `grads` are frozen
     /// this step: untouched, and their step counters do not advance. Gradient
     /// transforms (clipping, L2) modify `grads` in place.
@@ -458,11 +507,9 @@ impl<F: Float> Optimizer<F> {
         for r in &self.params {
             let name = r.info.name.as_str();
             let Some(grad) = grads.get(name) else { continue };
-            let Some(param) = params.data_mut(name) else { continue };
-            let alg = &self.algs[r.group];
             if !self.state.contains_key(name) {
                 // First gradient of this parameter: allocate its state (the only allocation of a step).
-                let slots = alg
+                let slots = self.algs[r.group]
                     .slots(&r.info)
                     .iter()
                     .map(|s| vec![F::from_f64(s.init); s.len(grad.len())])
@@ -476,6 +523,13 @@ impl<F: Float> Optimizer<F> {
                     },
                 );
             }
+        }
+        let group_stats = self.group_stats(params, grads, factor, global_grad_norm);
+        for r in &self.params {
+            let name = r.info.name.as_str();
+            let Some(grad) = grads.get(name) else { continue };
+            let Some(param) = params.data_mut(name) else { continue };
+            let alg = &self.algs[r.group];
             let Some(st) = self.state.get_mut(name) else { continue };
             st.step = st.step.saturating_add(1);
             let ctx = StepCtx {
@@ -484,6 +538,7 @@ impl<F: Float> Optimizer<F> {
                 lr_factor: factor,
                 global_step: self.steps.saturating_add(1),
                 global_grad_norm,
+                group_stat: group_stats.get(r.group).copied().unwrap_or(f64::NAN),
             };
             // Decoupled decay uses the learning rate of the algorithm that updates this
             // parameter (a partition routes parameters to algorithms with other lrs).

@@ -98,6 +98,13 @@ const GEMM_ORDER: Exactness = Exactness::Within {
     f32_tol: 1e-4,
 };
 
+/// [`GEMM_ORDER`] plus the noise estimate's nuclear norm (Jacobi vs faer's SVD,
+/// ~1e-15 apart), which enters the step size through a square root.
+const SVD_AND_GEMM_ORDER: Exactness = Exactness::Within {
+    f64_tol: 1e-12,
+    f32_tol: 1e-4,
+};
+
 fn boxed<A: crate::algorithm::Algorithm>(r: Result<A>) -> Result<Box<dyn DynAlgorithm>> {
     r.map(|a| Box::new(a) as Box<dyn DynAlgorithm>)
 }
@@ -329,6 +336,53 @@ static REGISTRY: &[Entry] = &[
         base_only: &[],
         fused_vs_reference: GEMM_ORDER,
         capabilities: MATRIX,
+    },
+    Entry {
+        name: "muon-nalr",
+        paper: "Noise-Adaptive Layerwise Learning Rates: Accelerating Geometry-Aware Optimization for Deep Neural Network Training (LANTON, Algorithm 1, Option II) on Muon",
+        summary: "Muon with per-layer learning rates from a dual-norm (nuclear) gradient-noise estimate, relative to the least noisy layer of the group; AdamW on the rest",
+        build: |h| boxed(optim::nalr::muon_nalr_with_adamw(h)),
+        demo: r#"{"lr": 0.02, "weight_decay": 0.0, "adamw_lr": 0.02}"#,
+        variants: &[
+            r#"{"lr": 0.02, "beta2": 0.9, "noise_eps": 1e-6, "nesterov": true, "adjust_lr_fn": "original", "weight_decay": 0.01}"#,
+            r#"{"lr": 0.01, "beta2": 0.0, "momentum": 0.8, "ns_steps": 3, "adamw_lr": 0.005, "adamw_params": ["w*"]}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.02}"#, "lr"),
+            (r#"{"beta2": 1.0}"#, "beta2"),
+            (r#"{"beta2": -0.1}"#, "beta2"),
+            (r#"{"noise_eps": 0.0}"#, "noise_eps"),
+            (r#"{"noise_eps": "tiny"}"#, "noise_eps"),
+            (r#"{"momentum": 1.5}"#, "momentum"),
+            (r#"{"adjust_lr_fn": "sqrt"}"#, "adjust_lr_fn"),
+            (r#"{"adamw_betas": [1.5, 0.9]}"#, "adamw_betas"),
+            (r#"{"betas": [0.9, 0.99]}"#, "betas"),
+        ],
+        base_only: &[],
+        fused_vs_reference: SVD_AND_GEMM_ORDER,
+        capabilities: MATRIX,
+    },
+    Entry {
+        name: "complex-momentum",
+        paper: "Complex Momentum for Optimization in Games (Lorraine et al., AISTATS 2022), Algorithm 1 (SimCM) with real parameters",
+        summary: "Heavy-ball momentum with a complex coefficient β = |β|e^{i arg β} (buffer as real and imaginary slots) and step Re(α μ); maximize for ascent players",
+        build: |h| boxed(optim::ComplexMomentum::from_hyper(h)),
+        demo: r#"{"lr": 0.05}"#,
+        variants: &[
+            r#"{"lr": 0.05, "beta_abs": 0.8, "beta_arg": 0.5, "lr_imag": 0.01}"#,
+            r#"{"lr": 0.02, "beta_abs": 0.5, "beta_arg": -1.0, "maximize": true}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.1}"#, "lr"),
+            (r#"{"beta_abs": 1.0}"#, "beta_abs"),
+            (r#"{"beta_abs": -0.5}"#, "beta_abs"),
+            (r#"{"beta_arg": 4.0}"#, "beta_arg"),
+            (r#"{"lr_imag": "NaN"}"#, "lr_imag"),
+            (r#"{"momentum": 0.9}"#, "momentum"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
     },
     Entry {
         name: "c-adamw",

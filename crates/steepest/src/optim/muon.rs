@@ -282,6 +282,25 @@ impl Algorithm for Muon {
 /// `adamw_amsgrad` (false) and `adamw_params` (a list of glob patterns that
 /// replaces the default).
 pub fn muon_with_adamw(h: &Hyper) -> Result<crate::optim::Partition> {
+    with_adamw("muon", h, |main_h| {
+        let main = Muon::from_hyper(main_h)?;
+        let hyper = Algorithm::hyper(&main);
+        Ok((
+            std::sync::Arc::new(main) as std::sync::Arc<dyn crate::algorithm::DynAlgorithm>,
+            hyper,
+        ))
+    })
+}
+
+/// A recipe named `name`: the matrix optimizer built by `build_main` (from every
+/// key of `h` without the `adamw_` prefix) on matrices, AdamW (the `adamw_*`
+/// keys, defaults as in [`muon_with_adamw`]) on the rest and on the parameters
+/// matching `adamw_params`. `build_main` returns the algorithm and its hyperparameters.
+pub fn with_adamw(
+    name: &'static str,
+    h: &Hyper,
+    build_main: impl FnOnce(&Hyper) -> Result<(std::sync::Arc<dyn crate::algorithm::DynAlgorithm>, Hyper)>,
+) -> Result<crate::optim::Partition> {
     let mut muon_h = Hyper::new();
     let mut adamw_h = crate::hyper::hyper([
         ("lr", num(3e-4)),
@@ -299,21 +318,20 @@ pub fn muon_with_adamw(h: &Hyper) -> Result<crate::optim::Partition> {
             muon_h.insert(k.clone(), v.clone());
         }
     }
-    let main = Muon::from_hyper(&muon_h)?;
+    let (main, mut hyper) = build_main(&muon_h)?;
     let aux = crate::optim::Adam::from_hyper(&adamw_h, true).map_err(|e| match e {
-        Error::InvalidHyper { field, message, .. } => Error::hyper("muon", &format!("adamw_{field}"), message),
+        Error::InvalidHyper { field, message, .. } => Error::hyper(name, &format!("adamw_{field}"), message),
         e => e,
     })?;
     let globs = {
         let pm: Hyper = patterns
             .map(|v| [("adamw_params".to_string(), v.clone())].into())
             .unwrap_or_default();
-        let mut r = HyperReader::new("muon", &pm);
+        let mut r = HyperReader::new(name, &pm);
         let g = r.strings("adamw_params", &["*embed*", "*head*"])?;
         r.finish()?;
         g
     };
-    let mut hyper = Algorithm::hyper(&main);
     for (k, v) in Algorithm::hyper(&aux) {
         if k != "decoupled_weight_decay" && k != "maximize" {
             hyper.insert(format!("adamw_{k}"), v);
@@ -324,8 +342,8 @@ pub fn muon_with_adamw(h: &Hyper) -> Result<crate::optim::Partition> {
         serde_json::Value::Array(globs.iter().map(|g| g.clone().into()).collect()),
     );
     Ok(crate::optim::Partition {
-        name: "muon",
-        main: std::sync::Arc::new(main),
+        name,
+        main,
         aux: std::sync::Arc::new(aux),
         aux_select: globs.into_iter().map(crate::optimizer::Select::Pattern).collect(),
         hyper,

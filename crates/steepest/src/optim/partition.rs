@@ -104,6 +104,20 @@ impl Algorithm for Partition {
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
         self.pick(name, shape).lr_for(name, shape)
     }
+    fn needs_group_stat(&self) -> bool {
+        self.main.needs_group_stat() || self.aux.needs_group_stat()
+    }
+    fn group_stat<F: Float>(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, F>) -> f64 {
+        let alg = self.pick(t.name, t.shape);
+        if !alg.needs_group_stat() {
+            return f64::NAN;
+        }
+        let ctx = StepCtx {
+            lr: alg.lr() * ctx.lr_factor,
+            ..*ctx
+        };
+        F::group_stat_dyn(alg, kernel, &ctx, t)
+    }
     fn check_param(&self, p: &ParamInfo) -> Result<()> {
         self.pick(&p.name, &p.shape).check_param(p)
     }
