@@ -98,6 +98,15 @@ const GEMM_ORDER: Exactness = Exactness::Within {
     f32_tol: 1e-4,
 };
 
+/// Eigen- or singular-value decompositions by two different algorithms (faer
+/// vs a Jacobi iteration, or faer vs itself after GEMMs summed in another
+/// order): a few ulps of the largest eigenvalue, amplified by the conditioning
+/// of `V^{-1/2}` and by sign updates near zero.
+const EIGEN_ORDER: Exactness = Exactness::Within {
+    f64_tol: 1e-9,
+    f32_tol: 1e-3,
+};
+
 fn boxed<A: crate::algorithm::Algorithm>(r: Result<A>) -> Result<Box<dyn DynAlgorithm>> {
     r.map(|a| Box::new(a) as Box<dyn DynAlgorithm>)
 }
@@ -429,6 +438,31 @@ static REGISTRY: &[Entry] = &[
         base_only: &[],
         fused_vs_reference: Exactness::Bitwise,
         capabilities: GLOBAL_NORM,
+    },
+    Entry {
+        name: "asgo",
+        paper: "ASGO: Adaptive Structured Gradient Optimization",
+        summary: "One-sided full-matrix preconditioner (V^-1/2 of an EMA of G G^T on the smaller side) on momentum, rescaled; AdamW on the rest",
+        build: |h| boxed(optim::asgo::asgo_with_adamw(h)),
+        demo: r#"{"lr": 0.02, "weight_decay": 0.0, "adamw_lr": 0.02}"#,
+        variants: &[
+            r#"{"lr": 0.01, "momentum": 0.5, "beta2": 0.95, "eps": 1e-4, "weight_decay": 0.05}"#,
+            r#"{"lr": 0.01, "precondition_frequency": 3, "adamw_lr": 0.005, "adamw_params": ["w*"]}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.01}"#, "lr"),
+            (r#"{"momentum": 1.0}"#, "momentum"),
+            (r#"{"beta2": -0.1}"#, "beta2"),
+            (r#"{"eps": -1e-10}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"precondition_frequency": 0}"#, "precondition_frequency"),
+            (r#"{"adamw_lr": -1.0}"#, "adamw_lr"),
+            (r#"{"adamw_params": "embed"}"#, "adamw_params"),
+            (r#"{"nesterov": true}"#, "nesterov"),
+        ],
+        base_only: &[],
+        fused_vs_reference: EIGEN_ORDER,
+        capabilities: MATRIX,
     },
 ];
 
