@@ -464,6 +464,40 @@ static REGISTRY: &[Entry] = &[
         fused_vs_reference: EIGEN_ORDER,
         capabilities: MATRIX,
     },
+    Entry {
+        name: "frugal",
+        paper: "FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training",
+        summary: "Gradient splitting: AdamW (or SGDM) on a low-rank SVD or column-block subspace of each matrix, signSGD on the rest",
+        build: |h| boxed(optim::Frugal::from_hyper(h)),
+        demo: r#"{"lr": 0.02, "density": 0.5, "update_gap": 4, "weight_decay": 0.0}"#,
+        variants: &[
+            r#"{"lr": 0.01, "proj_type": "blockwise", "density": 0.4, "update_gap": 2}"#,
+            r#"{"lr": 0.01, "state_full": "sgdm", "momentum": 0.8, "inactive_update_rule": "sgd", "inactive_lr_scale": 0.5, "update_gap": 3}"#,
+            r#"{"lr": 0.01, "reset_statistics": false, "correct_bias": false, "update_gap": 2, "density": 0.6}"#,
+            r#"{"lr": 0.01, "proj_type": "blockwise", "state_full": "sgdm", "inactive_update_rule": "no", "update_gap": 3}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1e-3}"#, "lr"),
+            (r#"{"betas": [1.0, 0.999]}"#, "betas"),
+            (r#"{"eps": -1e-8}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"density": 1.5}"#, "density"),
+            (r#"{"update_gap": 0}"#, "update_gap"),
+            (r#"{"proj_type": "random"}"#, "proj_type"),
+            (r#"{"state_full": "lion"}"#, "state_full"),
+            (r#"{"momentum": 1.0}"#, "momentum"),
+            (r#"{"inactive_update_rule": "sign"}"#, "inactive_update_rule"),
+            (r#"{"inactive_lr_scale": -1.0}"#, "inactive_lr_scale"),
+            (r#"{"nesterov": true}"#, "nesterov"),
+        ],
+        base_only: &[],
+        fused_vs_reference: EIGEN_ORDER,
+        capabilities: Capabilities {
+            elementwise: false,
+            state_depends_on_flags: true,
+            couples_params: false,
+        },
+    },
 ];
 
 /// Every registered optimizer.
