@@ -57,7 +57,10 @@ pub fn state_bytes_per_param<F: Float>(opt: &Optimizer<F>, params: &ParamSet<F>)
     let numel: usize = params.iter().map(|p| p.data.len()).sum();
     let elems: usize = params
         .iter()
-        .map(|p| opt.param_state(&p.name).map_or(0, |s| s.slots.iter().map(Vec::len).sum()))
+        .map(|p| {
+            opt.param_state(&p.name)
+                .map_or(0, |s| s.slots.iter().map(Vec::len).sum())
+        })
         .sum();
     if numel == 0 {
         0.0

@@ -175,7 +175,12 @@ impl Frugal {
         let proj_type = match proj.as_str() {
             "svd" => ProjType::Svd,
             "blockwise" => ProjType::Blockwise,
-            _ => return Err(r.error("proj_type", format!("expected \"svd\" or \"blockwise\", got \"{proj}\""))),
+            _ => {
+                return Err(r.error(
+                    "proj_type",
+                    format!("expected \"svd\" or \"blockwise\", got \"{proj}\""),
+                ))
+            }
         };
         r.check(
             full == "adamw" || full == "sgdm",
@@ -319,7 +324,11 @@ impl Frugal {
                     return;
                 }
                 let j = t0 / gap;
-                let start = if n == 0 { 0 } else { ((j as u128 * k as u128) % n as u128) as usize };
+                let start = if n == 0 {
+                    0
+                } else {
+                    ((j as u128 * k as u128) % n as u128) as usize
+                };
                 let row = move |p: &mut [F], g: &[F], a: &mut [F], b: &mut [F]| {
                     let mut dummy = F::ZERO;
                     for col in 0..n {
@@ -336,7 +345,12 @@ impl Frugal {
                 let empty_b = s1.is_empty();
                 if k == 0 {
                     for i in 0..m {
-                        row(&mut t.param[i * n..(i + 1) * n], &t.grad[i * n..(i + 1) * n], &mut [], &mut []);
+                        row(
+                            &mut t.param[i * n..(i + 1) * n],
+                            &t.grad[i * n..(i + 1) * n],
+                            &mut [],
+                            &mut [],
+                        );
                     }
                 } else if fused && m * n >= PAR_MIN {
                     let bw = if empty_b { 1 } else { k };
@@ -558,9 +572,16 @@ mod tests {
         let mut g = GradSet::<f32>::new();
         for (nm, shape) in [("a", [64usize, 32usize]), ("b", [16, 48])] {
             let n = shape[0] * shape[1];
-            p.push(nm, &shape[..], (0..n).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.01).collect())
-                .unwrap();
-            g.insert(nm.to_string(), (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect());
+            p.push(
+                nm,
+                &shape[..],
+                (0..n).map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.01).collect(),
+            )
+            .unwrap();
+            g.insert(
+                nm.to_string(),
+                (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect(),
+            );
         }
         let mut opt = Optimizer::new(name, &hyper_from_json(h).unwrap(), &p).unwrap();
         opt.step(&mut p, &mut g).unwrap();
@@ -573,12 +594,15 @@ mod tests {
         assert_eq!(adam, 8.0);
         for density in [0.25, 0.5] {
             // blockwise: exactly 2 moments on density·n columns
-            let b = bytes_per_param("frugal", &format!(r#"{{"proj_type": "blockwise", "density": {density}}}"#));
+            let b = bytes_per_param(
+                "frugal",
+                &format!(r#"{{"proj_type": "blockwise", "density": {density}}}"#),
+            );
             assert!((b - adam * density).abs() < 1e-12, "blockwise {density}: {b}");
             // svd: two moments of max(m, n) × r plus the projector min(m, n) × r,
             // r = round(density · min(m, n)), for 64 × 32 and 16 × 48
             let s = bytes_per_param("frugal", &format!(r#"{{"density": {density}}}"#));
-            let (r1, r2) = ((32.0 * density) as f64, (16.0 * density) as f64);
+            let (r1, r2) = (32.0 * density, 16.0 * density);
             let want = 4.0 * (2.0 * 64.0 * r1 + 32.0 * r1 + 2.0 * 48.0 * r2 + 16.0 * r2) / (64.0 * 32.0 + 16.0 * 48.0);
             assert!((s - want).abs() < 1e-12, "svd {density}: {s} vs {want}");
             assert!(s < adam * density * 1.3, "svd {density}: {s}");

@@ -170,7 +170,9 @@ mod tests {
     #[test]
     fn jacobi_and_faer_agree() {
         let d = 5;
-        let b: Vec<f64> = (0..d * 7).map(|i| ((i * 37 % 11) as f64) - 5.0 + 0.1 * i as f64).collect();
+        let b: Vec<f64> = (0..d * 7)
+            .map(|i| ((i * 37 % 11) as f64) - 5.0 + 0.1 * i as f64)
+            .collect();
         let mut a = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..d {
@@ -202,7 +204,9 @@ mod tests {
     #[test]
     fn svd_reconstructs_with_sign_convention() {
         let (m, n) = (4, 3);
-        let g: Vec<f64> = (0..m * n).map(|i| ((i * 7 % 5) as f64) - 2.0 + 0.01 * (i * i) as f64).collect();
+        let g: Vec<f64> = (0..m * n)
+            .map(|i| ((i * 7 % 5) as f64) - 2.0 + 0.01 * (i * i) as f64)
+            .collect();
         let (u, s, vt) = thin_svd(&g, m, n).unwrap();
         for i in 0..m {
             for j in 0..n {
