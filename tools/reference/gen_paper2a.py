@@ -61,7 +61,30 @@ FRUGAL_DEFAULTS = {
     "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01, "correct_bias": True,
     "density": 0.25, "update_gap": 200, "reset_statistics": True, "proj_type": "svd",
     "state_full": "adamw", "momentum": 0.9, "inactive_update_rule": "sign_sgd", "inactive_lr_scale": 1.0,
+    "block_order": "cyclic", "seed": 0,
 }
+M64 = (1 << 64) - 1
+
+
+def splitmix64(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def fnv1a64(s: str) -> int:
+    h = 0xCBF29CE484222325
+    for b in s.encode():
+        h = ((h ^ b) * 0x100000001B3) & M64
+    return h
+
+
+def window_start(h, name, j, k, n):
+    """First column of the j-th state-full window (cyclic, or a seeded random draw)."""
+    if h["block_order"] == "random":
+        return splitmix64(splitmix64(int(h["seed"]) ^ fnv1a64(name)) ^ j) % n
+    return (j * k) % n
 ASGO_DEFAULTS = {
     "lr": 1e-2, "momentum": 0.9, "beta2": 0.8, "eps": 1e-10, "weight_decay": 0.1, "precondition_frequency": 1,
     "adamw_lr": 3e-4, "adamw_betas": [0.9, 0.95], "adamw_eps": 1e-8, "adamw_weight_decay": 0.0,
@@ -153,7 +176,7 @@ class Frugal:
                 if "m" not in st or (refresh and h["reset_statistics"]):
                     st.update(self.zeros((m, k)))
                 self.stats["refresh"] += refresh
-                start = ((t0 // gap) * k) % n if n else 0
+                start = window_start(h, name, t0 // gap, k, n)
                 cols = [(start + i) % n for i in range(k)]
                 active = np.zeros(n, dtype=bool)
                 active[cols] = True
@@ -252,7 +275,7 @@ CASES = [
     # (optimizer, flag, dtype)
     ("frugal", "defaults", "f64"), ("frugal", "svd", "f64"), ("frugal", "svd_noreset", "f64"),
     ("frugal", "blockwise", "f64"), ("frugal", "sgdm", "f64"), ("frugal", "blockwise_sgdm", "f64"),
-    ("frugal", "groups", "f64"), ("frugal", "svd", "f32"), ("frugal", "blockwise", "f32"),
+    ("frugal", "blockwise_random", "f64"), ("frugal", "groups", "f64"), ("frugal", "svd", "f32"), ("frugal", "blockwise", "f32"),
     ("asgo", "defaults", "f64"), ("asgo", "lr_momentum", "f64"), ("asgo", "beta2_eps", "f64"),
     ("asgo", "frequency", "f64"), ("asgo", "recipe", "f64"), ("asgo", "groups", "f64"),
     ("asgo", "defaults", "f32"), ("asgo", "frequency", "f32"),
@@ -304,6 +327,9 @@ def frugal_hyper(flag, rng):
     if flag == "blockwise":
         return {"lr": lr(), "proj_type": "blockwise", "density": 0.4, "update_gap": int(rng.integers(2, 5)),
                 "eps": 1e-6}, None
+    if flag == "blockwise_random":
+        return {"lr": lr(), "proj_type": "blockwise", "block_order": "random", "seed": int(rng.integers(0, 1000)),
+                "density": 0.34, "update_gap": 2}, None
     if flag == "sgdm":
         return {"lr": lr(), "state_full": "sgdm", "momentum": uniform(rng, 0.5, 0.9), "density": 0.5,
                 "update_gap": 4, "inactive_update_rule": "sgd", "inactive_lr_scale": 0.5}, None

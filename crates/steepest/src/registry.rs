@@ -475,6 +475,7 @@ static REGISTRY: &[Entry] = &[
             r#"{"lr": 0.01, "state_full": "sgdm", "momentum": 0.8, "inactive_update_rule": "sgd", "inactive_lr_scale": 0.5, "update_gap": 3}"#,
             r#"{"lr": 0.01, "reset_statistics": false, "correct_bias": false, "update_gap": 2, "density": 0.6}"#,
             r#"{"lr": 0.01, "proj_type": "blockwise", "state_full": "sgdm", "inactive_update_rule": "no", "update_gap": 3}"#,
+            r#"{"lr": 0.01, "proj_type": "blockwise", "block_order": "random", "seed": 7, "density": 0.3, "update_gap": 2}"#,
         ],
         invalid: &[
             (r#"{"lr": -1e-3}"#, "lr"),
@@ -488,6 +489,8 @@ static REGISTRY: &[Entry] = &[
             (r#"{"momentum": 1.0}"#, "momentum"),
             (r#"{"inactive_update_rule": "sign"}"#, "inactive_update_rule"),
             (r#"{"inactive_lr_scale": -1.0}"#, "inactive_lr_scale"),
+            (r#"{"block_order": "mirror"}"#, "block_order"),
+            (r#"{"seed": -1}"#, "seed"),
             (r#"{"nesterov": true}"#, "nesterov"),
         ],
         base_only: &[],

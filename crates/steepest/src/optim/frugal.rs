@@ -27,9 +27,13 @@
 //!   `m × r`) is state too. Signs of singular vectors: see `spectral.rs`.
 //! - `"blockwise"` (BAdam-style blocks, FRUGAL's coordinate projection on
 //!   columns): `k = round(n·density)` of the `n` columns are state-full; the
-//!   window advances cyclically: on the `j`-th choice (`j = (t−1) div T`) the
-//!   columns `(j·k + i) mod n`, `i < k` (the code's `"ascending"` block order).
-//!   State `m × k`.
+//!   window moves on every choice `j = (t−1) div T`: it starts at column
+//!   `s_j` and covers the columns `(s_j + i) mod n`, `i < k`. `block_order`
+//!   `"cyclic"` (default): `s_j = j·k mod n` (the code's `"ascending"` order);
+//!   `"random"`: `s_j = splitmix64(splitmix64(seed ⊕ fnv1a64(name)) ⊕ j) mod n`,
+//!   an independent, seeded, reproducible draw per choice (the code's
+//!   `"random"` order draws a random subset of tensors per choice; here the
+//!   blocks are windows of one tensor, so a random window). State `m × k`.
 //!
 //! `state_full`: `"adamw"` (the code's AdamW `_compute_update`: `m ← β₁m +
 //! (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `u = −(γ/bc₁)·m/(sqrt(v)/sqrt(bc₂) + ε)`
@@ -60,9 +64,9 @@
 //!   counter says so.
 //! - Blockwise selection is per tensor (column blocks of each matrix), not
 //!   the code's selection of whole tensors of a group (which needs the
-//!   group's parameter list; kernels see one tensor). Only the cyclic order
-//!   is provided (deterministic, so fixtures reproduce it); the code's
-//!   default `"random"` order and `"random"`/`"randperm"` projections are not.
+//!   group's parameter list; kernels see one tensor). The code's
+//!   `"descending"`/`"mirror"` orders and `"random"`/`"randperm"`
+//!   projections are not provided.
 //! - `sgdm`'s buffer starts at zero (PyTorch SGD), not at a copy of the
 //!   projected gradient/parameter as in the code's `_init_state`.
 //! - `density` must give `r ≤ min(m, n)`; `r = 0` leaves everything state-free.
@@ -130,6 +134,23 @@ pub struct Frugal {
     pub inactive: Inactive,
     /// State-free lr scale s.
     pub inactive_lr_scale: f64,
+    /// Blockwise windows drawn at random (seeded) instead of cyclically.
+    pub random_order: bool,
+    /// Seed of the random block order.
+    pub seed: u64,
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn fnv1a64(s: &str) -> u64 {
+    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
 }
 
 /// What a matrix's state looks like.
@@ -162,6 +183,8 @@ impl Frugal {
         let momentum = r.f64("momentum", 0.9)?;
         let inactive = r.string("inactive_update_rule", "sign_sgd")?;
         let inactive_lr_scale = r.f64("inactive_lr_scale", 1.0)?;
+        let order = r.string("block_order", "cyclic")?;
+        let seed = r.usize("seed", 0)? as u64;
         r.non_negative("lr", lr)?;
         r.betas("betas", betas)?;
         r.non_negative("eps", eps)?;
@@ -200,6 +223,11 @@ impl Frugal {
             }
         };
         r.non_negative("inactive_lr_scale", inactive_lr_scale)?;
+        r.check(
+            order == "cyclic" || order == "random",
+            "block_order",
+            format!("expected \"cyclic\" or \"random\", got \"{order}\""),
+        )?;
         r.finish()?;
         Ok(Frugal {
             lr,
@@ -215,6 +243,8 @@ impl Frugal {
             momentum,
             inactive,
             inactive_lr_scale,
+            random_order: order == "random",
+            seed,
         })
     }
 
@@ -324,8 +354,8 @@ impl Frugal {
                     return;
                 }
                 let j = t0 / gap;
-                let start = if n == 0 {
-                    0
+                let start = if self.random_order {
+                    (splitmix64(splitmix64(self.seed ^ fnv1a64(t.name)) ^ j) % n as u64) as usize
                 } else {
                     ((j as u128 * k as u128) % n as u128) as usize
                 };
@@ -536,6 +566,11 @@ impl Algorithm for Frugal {
                 .into(),
             ),
             ("inactive_lr_scale", num(self.inactive_lr_scale)),
+            (
+                "block_order",
+                (if self.random_order { "random" } else { "cyclic" }).into(),
+            ),
+            ("seed", self.seed.into()),
         ])
     }
     fn slots(&self, p: &ParamInfo) -> Vec<Slot> {
