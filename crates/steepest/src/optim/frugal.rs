@@ -19,8 +19,8 @@
 //! ```
 //! `proj_type` chooses the subspace:
 //! - `"svd"` (GaLore-style, the paper's main setting): `G = UΣVᵀ`; for an
-//!   `m × n` matrix with `m ≥ n`, `r = round(n·density)` and
-//!   `P(G) = G V_rᵀ… ` — precisely `P(G) = G B_rᵀ`, `P⁻¹(X) = X B_r` with
+//!   `m × n` matrix with `m ≥ n`, `r = round(n·density)`,
+//!   `P(G) = G B_rᵀ` and `P⁻¹(X) = X B_r` with
 //!   `B_r` the first `r` rows of `Vᵀ` (state `m × r`); for `m < n`,
 //!   `r = round(m·density)`, `P(G) = A_rᵀ G`, `P⁻¹(X) = A_r X` with `A_r` the
 //!   first `r` columns of `U` (state `r × n`). The projector (`r × n` or
