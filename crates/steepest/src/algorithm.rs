@@ -17,7 +17,10 @@ use crate::tensor::ParamInfo;
 
 /// A per-parameter state buffer of an algorithm: its name (as saved in state
 /// files), the value it starts at, and whether it is shaped like the
-/// parameter or a single scalar (e.g. an accumulated gradient norm).
+/// parameter, a single scalar (e.g. an accumulated gradient norm), or a flat
+/// buffer of a length the algorithm computes from the parameter's shape
+/// ([`Slot::sized`]: FRUGAL's moments live in a low-dimensional subspace,
+/// ASGO's preconditioner is `d × d` for the smaller side `d`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Slot {
     /// Name, e.g. `"exp_avg"`.
@@ -26,6 +29,9 @@ pub struct Slot {
     pub init: f64,
     /// One value (shape `[]`) instead of one per parameter element.
     pub scalar: bool,
+    /// A flat buffer of exactly this many elements (shape `[len]`) instead of
+    /// one per parameter element; takes precedence over `scalar`.
+    pub fixed_len: Option<usize>,
 }
 
 impl Slot {
@@ -35,6 +41,7 @@ impl Slot {
             name,
             init: 0.0,
             scalar: false,
+            fixed_len: None,
         }
     }
     /// A scalar slot starting at `init`.
@@ -43,11 +50,24 @@ impl Slot {
             name,
             init,
             scalar: true,
+            fixed_len: None,
+        }
+    }
+    /// A flat slot of `len` elements (shape `[len]`) that starts at zero; its
+    /// length is computed by the algorithm from the parameter's shape.
+    pub const fn sized(name: &'static str, len: usize) -> Slot {
+        Slot {
+            name,
+            init: 0.0,
+            scalar: false,
+            fixed_len: Some(len),
         }
     }
     /// Number of elements for a parameter of `numel` elements.
     pub fn len(&self, numel: usize) -> usize {
-        if self.scalar {
+        if let Some(n) = self.fixed_len {
+            n
+        } else if self.scalar {
             1
         } else {
             numel
@@ -55,7 +75,9 @@ impl Slot {
     }
     /// Shape for a parameter of shape `shape`.
     pub fn shape(&self, shape: &[usize]) -> Vec<usize> {
-        if self.scalar {
+        if let Some(n) = self.fixed_len {
+            vec![n]
+        } else if self.scalar {
             Vec::new()
         } else {
             shape.to_vec()

@@ -48,6 +48,27 @@ pub struct PerfReport {
     pub fraction_of_twin: f64,
 }
 
+/// Optimizer state bytes per parameter element, as allocated: the elements
+/// of every state slot (sized per parameter by the algorithm, so FRUGAL's
+/// low-rank moments and ASGO's `d × d` preconditioner count what they hold)
+/// times the dtype's size, over the number of parameter elements. Parameters
+/// without state yet (no gradient so far) count zero.
+pub fn state_bytes_per_param<F: Float>(opt: &Optimizer<F>, params: &ParamSet<F>) -> f64 {
+    let numel: usize = params.iter().map(|p| p.data.len()).sum();
+    let elems: usize = params
+        .iter()
+        .map(|p| {
+            opt.param_state(&p.name)
+                .map_or(0, |s| s.slots.iter().map(Vec::len).sum())
+        })
+        .sum();
+    if numel == 0 {
+        0.0
+    } else {
+        (F::DTYPE.size() * elems) as f64 / numel as f64
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -176,7 +197,7 @@ pub fn measure<F: Float>(
         bytes_per_step: bytes,
         step_gbps: bytes / step / 1e9,
         twin_gbps: bytes / twin_s / 1e9,
-        state_bytes_per_param: size * state_elems as f64 / numel as f64,
+        state_bytes_per_param: state_bytes_per_param(&opt, &params),
         fraction_of_twin: twin_s / step,
     })
 }

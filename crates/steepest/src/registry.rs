@@ -105,6 +105,15 @@ const SVD_AND_GEMM_ORDER: Exactness = Exactness::Within {
     f32_tol: 1e-4,
 };
 
+/// Eigen- or singular-value decompositions by two different algorithms (faer
+/// vs a Jacobi iteration, or faer vs itself after GEMMs summed in another
+/// order): a few ulps of the largest eigenvalue, amplified by the conditioning
+/// of `V^{-1/2}` and by sign updates near zero.
+const EIGEN_ORDER: Exactness = Exactness::Within {
+    f64_tol: 1e-9,
+    f32_tol: 1e-3,
+};
+
 fn boxed<A: crate::algorithm::Algorithm>(r: Result<A>) -> Result<Box<dyn DynAlgorithm>> {
     r.map(|a| Box::new(a) as Box<dyn DynAlgorithm>)
 }
@@ -483,6 +492,68 @@ static REGISTRY: &[Entry] = &[
         base_only: &[],
         fused_vs_reference: Exactness::Bitwise,
         capabilities: GLOBAL_NORM,
+    },
+    Entry {
+        name: "asgo",
+        paper: "ASGO: Adaptive Structured Gradient Optimization",
+        summary: "One-sided full-matrix preconditioner (V^-1/2 of an EMA of G G^T on the smaller side) on momentum, rescaled; AdamW on the rest",
+        build: |h| boxed(optim::asgo::asgo_with_adamw(h)),
+        demo: r#"{"lr": 0.02, "weight_decay": 0.0, "adamw_lr": 0.02}"#,
+        variants: &[
+            r#"{"lr": 0.01, "momentum": 0.5, "beta2": 0.95, "eps": 1e-4, "weight_decay": 0.05}"#,
+            r#"{"lr": 0.01, "precondition_frequency": 3, "adamw_lr": 0.005, "adamw_params": ["w*"]}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.01}"#, "lr"),
+            (r#"{"momentum": 1.0}"#, "momentum"),
+            (r#"{"beta2": -0.1}"#, "beta2"),
+            (r#"{"eps": -1e-10}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"precondition_frequency": 0}"#, "precondition_frequency"),
+            (r#"{"adamw_lr": -1.0}"#, "adamw_lr"),
+            (r#"{"adamw_params": "embed"}"#, "adamw_params"),
+            (r#"{"nesterov": true}"#, "nesterov"),
+        ],
+        base_only: &[],
+        fused_vs_reference: EIGEN_ORDER,
+        capabilities: MATRIX,
+    },
+    Entry {
+        name: "frugal",
+        paper: "FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training",
+        summary: "Gradient splitting: AdamW (or SGDM) on a low-rank SVD or column-block subspace of each matrix, signSGD on the rest",
+        build: |h| boxed(optim::Frugal::from_hyper(h)),
+        demo: r#"{"lr": 0.02, "density": 0.5, "update_gap": 4, "weight_decay": 0.0}"#,
+        variants: &[
+            r#"{"lr": 0.01, "proj_type": "blockwise", "density": 0.4, "update_gap": 2}"#,
+            r#"{"lr": 0.01, "state_full": "sgdm", "momentum": 0.8, "inactive_update_rule": "sgd", "inactive_lr_scale": 0.5, "update_gap": 3}"#,
+            r#"{"lr": 0.01, "reset_statistics": false, "correct_bias": false, "update_gap": 2, "density": 0.6}"#,
+            r#"{"lr": 0.01, "proj_type": "blockwise", "state_full": "sgdm", "inactive_update_rule": "no", "update_gap": 3}"#,
+            r#"{"lr": 0.01, "proj_type": "blockwise", "block_order": "random", "seed": 7, "density": 0.3, "update_gap": 2}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1e-3}"#, "lr"),
+            (r#"{"betas": [1.0, 0.999]}"#, "betas"),
+            (r#"{"eps": -1e-8}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"density": 1.5}"#, "density"),
+            (r#"{"update_gap": 0}"#, "update_gap"),
+            (r#"{"proj_type": "random"}"#, "proj_type"),
+            (r#"{"state_full": "lion"}"#, "state_full"),
+            (r#"{"momentum": 1.0}"#, "momentum"),
+            (r#"{"inactive_update_rule": "sign"}"#, "inactive_update_rule"),
+            (r#"{"inactive_lr_scale": -1.0}"#, "inactive_lr_scale"),
+            (r#"{"block_order": "mirror"}"#, "block_order"),
+            (r#"{"seed": -1}"#, "seed"),
+            (r#"{"nesterov": true}"#, "nesterov"),
+        ],
+        base_only: &[],
+        fused_vs_reference: EIGEN_ORDER,
+        capabilities: Capabilities {
+            elementwise: false,
+            state_depends_on_flags: true,
+            couples_params: false,
+        },
     },
 ];
 

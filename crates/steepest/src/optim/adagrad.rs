@@ -93,6 +93,7 @@ impl Algorithm for Adagrad {
             name: "sum",
             init: self.initial_accumulator_value,
             scalar: false,
+            fixed_len: None,
         }]
     }
 
