@@ -430,6 +430,47 @@ static REGISTRY: &[Entry] = &[
         fused_vs_reference: Exactness::Bitwise,
         capabilities: GLOBAL_NORM,
     },
+    Entry {
+        name: "aegd",
+        paper: "Adaptive Preconditioned Gradient Descent with Energy (the AEGD framework); Liu & Tian, AEGD: Adaptive Gradient Descent with Energy",
+        summary: "Gradient descent with a per-element energy variable driven by the loss; needs the loss each step",
+        build: |h| boxed(optim::Aegd::from_hyper(h)),
+        demo: r#"{"lr": 0.1}"#,
+        variants: &[r#"{"lr": 0.1, "c": 2.0}"#, r#"{"lr": 0.05, "c": 0.5}"#],
+        invalid: &[
+            (r#"{"lr": -0.1}"#, "lr"),
+            (r#"{"c": "NaN"}"#, "c"),
+            (r#"{"c": "one"}"#, "c"),
+            (r#"{"momentum": 0.9}"#, "momentum"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "dp-sgd",
+        paper: "Differentially Private SGD Without Clipping Bias: An Error-Feedback Approach (its DPSGD-GC baseline); Abadi et al. 2016, Deep Learning with Differential Privacy",
+        summary: "Per-sample clipping (joint norm), seeded Gaussian noise, then SGD (opacus DPOptimizer); needs per-sample gradients",
+        build: |h| boxed(optim::DpSgd::from_hyper(h)),
+        demo: r#"{"lr": 0.05, "momentum": 0.9, "noise_multiplier": 0.0, "max_grad_norm": 100.0}"#,
+        variants: &[
+            r#"{"lr": 0.02, "noise_multiplier": 0.5, "max_grad_norm": 1.0, "seed": 3, "weight_decay": 0.01}"#,
+            r#"{"lr": 0.05, "noise_multiplier": 0.0, "max_grad_norm": 0.5, "expected_batch_size": 4, "momentum": 0.5, "nesterov": true}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.1}"#, "lr"),
+            (r#"{"noise_multiplier": -1.0}"#, "noise_multiplier"),
+            (r#"{"max_grad_norm": 0.0}"#, "max_grad_norm"),
+            (r#"{"expected_batch_size": 0}"#, "expected_batch_size"),
+            (r#"{"expected_batch_size": 2.5}"#, "expected_batch_size"),
+            (r#"{"seed": -1}"#, "seed"),
+            (r#"{"momentum": -0.5}"#, "momentum"),
+            (r#"{"betas": [0.9, 0.99]}"#, "betas"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: GLOBAL_NORM,
+    },
 ];
 
 /// Every registered optimizer.

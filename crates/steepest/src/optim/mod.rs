@@ -3,12 +3,14 @@
 //! implementation differs from the paper.
 
 pub mod adabound;
+pub mod aegd;
 pub mod adagc;
 pub mod adago;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod cautious;
+pub mod dp_sgd;
 pub mod lion;
 pub mod muon;
 pub mod newton_schulz;
@@ -17,12 +19,14 @@ pub mod rmsprop;
 pub mod sgd;
 
 pub use adabound::AdaBound;
+pub use aegd::Aegd;
 pub use adagc::AdaGc;
 pub use adago::AdaGo;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use cautious::{AdamKnobs, Cautious};
+pub use dp_sgd::DpSgd;
 pub use lion::Lion;
 pub use muon::Muon;
 pub use partition::Partition;
