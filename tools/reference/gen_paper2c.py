@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixture_io import as_dtype_list, log_uniform, report, uniform, validate, write_case  # noqa: E402
+from fixture_io import as_dtype_list, log_uniform, report, sig, uniform, validate, write_case  # noqa: E402
 
 warnings.filterwarnings("ignore")
 import torchzero as tz  # noqa: E402
@@ -73,6 +73,11 @@ CASES = [
     ("dp-sgd", "frozen", "f64"),
     ("dp-sgd", "plain", "f32"),
     ("dp-sgd", "momentum", "f32"),
+    ("dice-sgd", "plain", "f64"),
+    ("dice-sgd", "tight", "f64"),
+    ("dice-sgd", "batch_size", "f64"),
+    ("dice-sgd", "frozen", "f64"),
+    ("dice-sgd", "plain", "f32"),
 ]
 
 
@@ -90,6 +95,14 @@ def hyper_for(opt, flag, rng):
             return {"lr": log_uniform(rng, 0.05, 0.5), "c": log_uniform(rng, 0.01, 0.1)}
         return {"lr": log_uniform(rng, 0.01, 0.5), "c": log_uniform(rng, 0.3, 5.0)}
     lr = log_uniform(rng, 1e-2, 0.3)
+    if opt == "dice-sgd":
+        c1 = log_uniform(rng, 0.3, 3.0)
+        h = {"lr": lr, "noise_multiplier": 0.0, "max_grad_norm": c1, "max_ef_norm": sig3(c1 * uniform(rng, 1.0, 4.0))}
+        if flag == "tight":   # both clips bind on most steps
+            h.update(max_grad_norm=log_uniform(rng, 0.01, 0.1), max_ef_norm=log_uniform(rng, 0.01, 0.1))
+        if flag == "batch_size":
+            h["expected_batch_size"] = int(rng.integers(3, 9))
+        return h
     h = {"lr": lr, "noise_multiplier": 0.0, "max_grad_norm": log_uniform(rng, 0.3, 3.0)}
     if flag == "clip_all":
         h["max_grad_norm"] = log_uniform(rng, 1e-3, 1e-2)   # every sample is clipped
@@ -101,6 +114,10 @@ def hyper_for(opt, flag, rng):
         h.update(expected_batch_size=int(rng.integers(3, 9)), weight_decay=log_uniform(rng, 1e-3, 1e-1),
                  maximize=True)
     return h
+
+
+def sig3(x):
+    return sig(x, 3)
 
 
 def build_spec(opt, flag, dtype, seed):
@@ -197,6 +214,37 @@ def run_dp_sgd(spec):
     return traj
 
 
+def run_dice_sgd(spec):
+    """DiceSGD, Algorithm 1 of the paper, in NumPy (noise 0), written from the
+    paper: v = (1/B) sum_s clip(g_s, C1) + clip(e, C2); x -= lr (v + w);
+    e += (1/B) sum_s g_s - v; clip(x, C) = min(1, C/||x||) x with norms over
+    all parameters updated this step."""
+    h = spec["hyper"]
+    np_dt = np.float64 if spec["dtype"] == "f64" else np.float32
+    x = {p["name"]: np.array(p["data"], dtype=np_dt) for p in spec["params"]}
+    e = {}
+    def clipf(c, norm):
+        return min(1.0, c / norm) if norm > 0 else 1.0
+    traj = []
+    for step in spec["steps"]:
+        sg = {n: np.array(v, dtype=np_dt).reshape(len(v), -1) for n, v in step["sample_grads"].items()}
+        k = len(next(iter(sg.values())))
+        b = h.get("expected_batch_size", k)
+        norms = np.sqrt(sum((sg[n].astype(np.float64) ** 2).sum(axis=1) for n in sg))
+        f = np.array([clipf(h["max_grad_norm"], nr) for nr in norms])
+        enorm = np.sqrt(sum(float((e[n].astype(np.float64) ** 2).sum()) for n in sg if n in e))
+        fe = clipf(h["max_ef_norm"], enorm)
+        for n in sg:
+            e.setdefault(n, np.zeros_like(x[n]))
+            clipped = (f[:, None].astype(np_dt) * sg[n]).sum(axis=0)
+            plain = sg[n].sum(axis=0)
+            v = clipped * np_dt(1.0 / b) + np_dt(fe) * e[n]
+            x[n] = x[n] - np_dt(h["lr"]) * v
+            e[n] = e[n] + plain * np_dt(1.0 / b) - v
+        traj.append({p["name"]: as_dtype_list(x[p["name"]], spec["dtype"]) for p in spec["params"]})
+    return traj
+
+
 def case_name(opt, flag, dtype):
     return f"{opt.replace('-', '_')}_{flag}_{dtype}"
 
@@ -230,8 +278,12 @@ def main(argv=None) -> int:
     for opt, flag, dtype in CASES:
         name = case_name(opt, flag, dtype)
         spec = build_spec(opt, flag, dtype, args.seed)
-        traj = run_aegd(spec) if opt == "aegd" else run_dp_sgd(spec)
-        reference = "torchzero.m.AEGD" if opt == "aegd" else "opacus.DPOptimizer(torch.optim.SGD)"
+        run, reference = {
+            "aegd": (run_aegd, "torchzero.m.AEGD"),
+            "dp-sgd": (run_dp_sgd, "opacus.DPOptimizer(torch.optim.SGD)"),
+            "dice-sgd": (run_dice_sgd, "numpy implementation of DiceSGD Algorithm 1 (this script)"),
+        }[opt]
+        traj = run(spec)
         meta = {"case": name, "seed": args.seed, "reference": reference, "versions": VERSIONS}
         write_case(args.out, name, spec, {"trajectory": traj, "skipped_steps": 0, "meta": meta})
         names.append(name)

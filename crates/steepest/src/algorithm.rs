@@ -111,6 +111,10 @@ pub struct StepCtx {
     /// L2 norm of all gradients of this step together (computed only when an
     /// algorithm asks for it with [`Algorithm::needs_global_grad_norm`]; NaN otherwise).
     pub global_grad_norm: f64,
+    /// L2 norm, over all parameters updated this step, of the state slot named by
+    /// [`Needs::slot_norm`] as it stands before the step (DiceSGD's error
+    /// feedback); NaN unless an algorithm asks for it.
+    pub slot_norm: f64,
     /// The loss at the parameters the gradients were taken at, when the caller
     /// gives one ([`crate::StepInputs::loss`]); always `Some` for an algorithm
     /// whose [`Algorithm::needs`] asks for it.
@@ -126,6 +130,9 @@ pub struct Needs {
     /// Per-sample gradients of every parameter with a gradient ([`TensorMut::samples`];
     /// DP-SGD's clipping, GSNR's variance).
     pub sample_grads: bool,
+    /// A state slot whose norm over all parameters updated this step must be
+    /// known before any of them is updated ([`StepCtx::slot_norm`]).
+    pub slot_norm: Option<&'static str>,
 }
 
 impl Needs {
@@ -134,6 +141,7 @@ impl Needs {
         Needs {
             loss: self.loss || o.loss,
             sample_grads: self.sample_grads || o.sample_grads,
+            slot_norm: self.slot_norm.or(o.slot_norm),
         }
     }
 }

@@ -620,6 +620,21 @@ impl<F: Float> Optimizer<F> {
                 *n = n.sqrt();
             }
         }
+        // The norm of a state slot over the parameters updated this step, before any update.
+        let slot_norm = match self.needs().slot_norm {
+            None => f64::NAN,
+            Some(slot) => self
+                .params
+                .iter()
+                .filter(|r| grads.get(&r.info.name).is_some())
+                .filter_map(|r| {
+                    let st = self.state.get(&r.info.name)?;
+                    let k = self.algs[r.group].slots(&r.info).iter().position(|s| s.name == slot)?;
+                    st.slots.get(k).map(|x| crate::kernel::sum_squares(x))
+                })
+                .sum::<f64>()
+                .sqrt(),
+        };
         let kernel = self.spec.kernel;
         for r in &self.params {
             let name = r.info.name.as_str();
@@ -650,6 +665,7 @@ impl<F: Float> Optimizer<F> {
                 lr_factor: factor,
                 global_step: self.steps.saturating_add(1),
                 global_grad_norm,
+                slot_norm,
                 loss: inputs.loss,
             };
             // Decoupled decay uses the learning rate of the algorithm that updates this

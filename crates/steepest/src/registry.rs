@@ -471,6 +471,28 @@ static REGISTRY: &[Entry] = &[
         fused_vs_reference: Exactness::Bitwise,
         capabilities: GLOBAL_NORM,
     },
+    Entry {
+        name: "dice-sgd",
+        paper: "Differentially Private SGD Without Clipping Bias: An Error-Feedback Approach (DiceSGD, Algorithm 1)",
+        summary: "DP-SGD with a clipped error-feedback buffer (thresholds C1, C2) that removes the clipping bias; needs per-sample gradients",
+        build: |h| boxed(optim::DiceSgd::from_hyper(h)),
+        demo: r#"{"lr": 0.05, "noise_multiplier": 0.0, "max_grad_norm": 1.0, "max_ef_norm": 3.0}"#,
+        variants: &[
+            r#"{"lr": 0.02, "noise_multiplier": 0.5, "max_grad_norm": 0.5, "max_ef_norm": 1.0, "seed": 9}"#,
+            r#"{"lr": 0.05, "noise_multiplier": 0.0, "max_grad_norm": 0.1, "max_ef_norm": 0.1, "expected_batch_size": 5}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -0.1}"#, "lr"),
+            (r#"{"noise_multiplier": "NaN"}"#, "noise_multiplier"),
+            (r#"{"max_grad_norm": -1.0}"#, "max_grad_norm"),
+            (r#"{"max_ef_norm": 0.0}"#, "max_ef_norm"),
+            (r#"{"expected_batch_size": 0}"#, "expected_batch_size"),
+            (r#"{"momentum": 0.9}"#, "momentum"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: GLOBAL_NORM,
+    },
 ];
 
 /// Every registered optimizer.

@@ -26,7 +26,7 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use cautious::{AdamKnobs, Cautious};
-pub use dp_sgd::DpSgd;
+pub use dp_sgd::{DiceSgd, DpSgd};
 pub use lion::Lion;
 pub use muon::Muon;
 pub use partition::Partition;
