@@ -729,7 +729,12 @@ fn bad_or_missing_step_inputs_are_one_line_errors() {
 
     let mut s = inputs_spec("dp-sgd");
     s["steps"][0]["sample_grads"].as_object_mut().unwrap().remove("bias");
-    check_bad_spec(&tmp, "dp-sgd without samples of a param", &s, &["steps[0].sample_grads.bias", "dp-sgd"]);
+    check_bad_spec(
+        &tmp,
+        "dp-sgd without samples of a param",
+        &s,
+        &["steps[0].sample_grads.bias", "dp-sgd"],
+    );
 
     let mut s = inputs_spec("dp-sgd");
     s["steps"][1].as_object_mut().unwrap().remove("sample_grads");
@@ -737,7 +742,12 @@ fn bad_or_missing_step_inputs_are_one_line_errors() {
 
     let mut s = inputs_spec("dp-sgd");
     s["steps"][0]["sample_grads"]["w"][1] = serde_json::json!([1.0, 2.0]);
-    check_bad_spec(&tmp, "sample of the wrong length", &s, &["steps[0].sample_grads.w[1]", "4"]);
+    check_bad_spec(
+        &tmp,
+        "sample of the wrong length",
+        &s,
+        &["steps[0].sample_grads.w[1]", "4"],
+    );
 
     let mut s = inputs_spec("dp-sgd");
     s["steps"][0]["sample_grads"]["bias"] = serde_json::json!([[0.1]]);

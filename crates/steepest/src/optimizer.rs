@@ -531,7 +531,11 @@ impl<F: Float> Optimizer<F> {
         }
         if needs.sample_grads {
             if count.is_some_and(|(n, _)| n == 0) {
-                return Err(Error::step_input(who, "sample_grads", "at least one sample is required"));
+                return Err(Error::step_input(
+                    who,
+                    "sample_grads",
+                    "at least one sample is required",
+                ));
             }
             for r in &self.params {
                 if grads.get(&r.info.name).is_some() && sg.get(&r.info.name).is_none() {

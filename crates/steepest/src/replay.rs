@@ -311,9 +311,8 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
         match sm.get("loss") {
             None | Some(Value::Null) => {}
             Some(v) => {
-                extra.loss = Some(
-                    value_as_f64(v).ok_or_else(|| spec_err(format!("{what}.loss: expected a number, got {v}")))?,
-                )
+                extra.loss =
+                    Some(value_as_f64(v).ok_or_else(|| spec_err(format!("{what}.loss: expected a number, got {v}")))?)
             }
         }
         if let Some(v) = sm.get("sample_grads").filter(|v| !v.is_null()) {

@@ -54,7 +54,10 @@ fn noise_is_seeded_and_has_the_documented_scale() {
         // (σC instead of σC/B, or σ instead of σC) is off by ≥ 33%.
         let want = sigma * c / SAMPLES as f64;
         let (m, s) = mean_std(&a);
-        assert!((s / want - 1.0).abs() < 6.0 / (2.0 * N as f64).sqrt(), "{name}: std {s} vs σC/B = {want}");
+        assert!(
+            (s / want - 1.0).abs() < 6.0 / (2.0 * N as f64).sqrt(),
+            "{name}: std {s} vs σC/B = {want}"
+        );
         assert!(m.abs() < 6.0 * want / (N as f64).sqrt(), "{name}: mean {m}");
     }
 }

@@ -151,7 +151,11 @@ fn step_in<F: Float>(
 }
 
 /// [`step_in`] with the loss [`loss_of`] the parameters.
-fn step<F: Float>(opt: &mut Optimizer<F>, params: &mut ParamSet<F>, g: &mut GradSet<F>) -> steepest::Result<StepOutcome> {
+fn step<F: Float>(
+    opt: &mut Optimizer<F>,
+    params: &mut ParamSet<F>,
+    g: &mut GradSet<F>,
+) -> steepest::Result<StepOutcome> {
     let loss = loss_of(params);
     step_in(opt, params, g, loss)
 }
@@ -545,7 +549,10 @@ fn wrong_gradients_are_errors_not_panics() {
         assert!(err.to_string().contains("`w`"), "{err}");
         let mut g = GradSet::new();
         g.insert("nope", vec![0.0; 3]);
-        assert!(step(&mut opt, &mut params, &mut g).unwrap_err().to_string().contains("nope"));
+        assert!(step(&mut opt, &mut params, &mut g)
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
         let mut g = GradSet::new();
         g.insert("b", vec![f64::NAN; 5]);
         assert!(matches!(step(&mut opt, &mut params, &mut g), Err(Error::NonFiniteGradient { name }) if name == "b"));
@@ -584,7 +591,10 @@ fn missing_step_inputs_are_errors_naming_them() {
             "{}: {err:?}",
             e.name
         );
-        assert!(err.to_string().contains(want) && err.to_string().contains(e.name), "{err}");
+        assert!(
+            err.to_string().contains(want) && err.to_string().contains(e.name),
+            "{err}"
+        );
         if needs.loss {
             let mut bad = StepInputs::default();
             bad.loss = Some(f64::NAN);
@@ -600,7 +610,10 @@ fn missing_step_inputs_are_errors_naming_them() {
                 sample_grads: Some(&sg),
             };
             let err = opt.step_with(&mut params, &mut g, inputs).unwrap_err();
-            assert!(err.to_string().contains("sample_grads.") && !err.to_string().contains("`w`"), "{err}");
+            assert!(
+                err.to_string().contains("sample_grads.") && !err.to_string().contains("`w`"),
+                "{err}"
+            );
             // Wrong length, unequal sample counts and unknown names are named too.
             let mut sg = SampleGrads::new();
             for p in params.iter() {

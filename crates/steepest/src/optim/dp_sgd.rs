@@ -66,8 +66,9 @@ const PHI: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// 64-bit FNV-1a of a parameter name.
 fn fnv1a(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01B3))
+    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01B3)
+    })
 }
 
 /// The key of one parameter's noise stream at one step.
@@ -326,7 +327,11 @@ impl DiceSgd {
             format!("must be a finite number >= 0, got {}", d.noise_multiplier),
         )?;
         for (k, v) in [("max_grad_norm", d.max_grad_norm), ("max_ef_norm", d.max_ef_norm)] {
-            r.check(v > 0.0 && v.is_finite(), k, format!("must be a finite number > 0, got {v}"))?;
+            r.check(
+                v > 0.0 && v.is_finite(),
+                k,
+                format!("must be a finite number > 0, got {v}"),
+            )?;
         }
         r.finish()?;
         Ok(d)

@@ -3,12 +3,12 @@
 //! implementation differs from the paper.
 
 pub mod adabound;
-pub mod aegd;
 pub mod adagc;
 pub mod adago;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
+pub mod aegd;
 pub mod cautious;
 pub mod dp_sgd;
 pub mod lion;
@@ -19,12 +19,12 @@ pub mod rmsprop;
 pub mod sgd;
 
 pub use adabound::AdaBound;
-pub use aegd::Aegd;
 pub use adagc::AdaGc;
 pub use adago::AdaGo;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
+pub use aegd::Aegd;
 pub use cautious::{AdamKnobs, Cautious};
 pub use dp_sgd::{DiceSgd, DpSgd};
 pub use lion::Lion;
