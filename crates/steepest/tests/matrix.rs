@@ -596,8 +596,10 @@ fn missing_step_inputs_are_errors_naming_them() {
             "{err}"
         );
         if needs.loss {
-            let mut bad = StepInputs::default();
-            bad.loss = Some(f64::NAN);
+            let bad = StepInputs {
+                loss: Some(f64::NAN),
+                ..Default::default()
+            };
             let err = opt.step_with(&mut params, &mut g, bad).unwrap_err();
             assert!(err.to_string().contains("loss"), "{}: {err}", e.name);
         }

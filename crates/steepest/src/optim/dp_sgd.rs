@@ -134,7 +134,7 @@ impl DpSgd {
             format!("must be a finite number > 0, got {max_grad_norm}"),
         )?;
         r.check(
-            own.get("expected_batch_size").is_none() || ebs > 0,
+            !own.contains_key("expected_batch_size") || ebs > 0,
             "expected_batch_size",
             "must be a positive integer",
         )?;
