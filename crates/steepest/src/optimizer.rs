@@ -475,6 +475,8 @@ impl<F: Float> Optimizer<F> {
                     "required on every step (the loss at the parameters the gradients were taken at)",
                 ))
             }
+            // A loss nothing needs is ignored.
+            Some(_) if !needs.loss => {}
             Some(l) if !l.is_finite() => {
                 return match self.spec.nonfinite {
                     NonFinite::Error => Err(Error::step_input(who, "loss", format!("{l} is not finite"))),
@@ -554,8 +556,10 @@ impl<F: Float> Optimizer<F> {
     /// per-sample gradients, for algorithms whose [`Optimizer::needs`] ask for
     /// them (a required input that is missing is an [`Error::StepInput`]).
     /// Otherwise the same as [`Optimizer::step`], which is
-    /// `step_with(params, grads, StepInputs::default())`. A non-finite loss or
-    /// per-sample gradient follows the non-finite policy like a gradient.
+    /// `step_with(params, grads, StepInputs::default())`. A non-finite loss (when
+    /// needed) or per-sample gradient follows the non-finite policy like a
+    /// gradient; a loss no algorithm needs is ignored, per-sample gradients are
+    /// checked against the parameters whenever given.
     pub fn step_with(
         &mut self,
         params: &mut ParamSet<F>,

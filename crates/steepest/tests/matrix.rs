@@ -579,8 +579,13 @@ fn missing_step_inputs_are_errors_naming_them() {
         let mut rng = Rng(3);
         let mut g = make_grads(&params, &mut rng, 1);
         if !needs.loss && !needs.sample_grads {
-            // Plain `step` keeps working for everything else.
+            // Plain `step` keeps working for everything else, and a loss nobody needs is ignored.
             opt.step(&mut params, &mut g).unwrap();
+            let ignored = StepInputs {
+                loss: Some(f64::NAN),
+                ..Default::default()
+            };
+            opt.step_with(&mut params, &mut g, ignored).unwrap();
             continue;
         }
         // Without anything: the first required input is named.
