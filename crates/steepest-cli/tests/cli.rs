@@ -774,6 +774,41 @@ fn privacy_sigma_matches_opacus() {
             close(v["epsilon"].as_f64().unwrap(), c["epsilon"].as_f64().unwrap()),
             "{c}: {v}"
         );
+// Step inputs: `loss` and `sample_grads`.
+
+/// `base_spec` for an optimizer that needs the loss (AEGD) or per-sample
+/// gradients (DP-SGD): every step gets a loss and two samples per gradient.
+fn inputs_spec(optimizer: &str) -> Value {
+    let mut s = base_spec(optimizer);
+    if optimizer == "dp-sgd" {
+        s["hyper"] = serde_json::json!({"lr": 0.01, "noise_multiplier": 0.0, "max_grad_norm": 1.0});
+    }
+    for (t, step) in s["steps"].as_array_mut().unwrap().iter_mut().enumerate() {
+        step["loss"] = (1.0 + t as f64).into();
+        let mut samples = serde_json::Map::new();
+        for (name, g) in step["grads"].as_object().unwrap() {
+            let g: Vec<f64> = g.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let a: Vec<f64> = g.iter().map(|x| x * 0.5).collect();
+            let b: Vec<f64> = g.iter().map(|x| x * 1.5).collect();
+            samples.insert(name.clone(), serde_json::json!([a, b]));
+        }
+        step["sample_grads"] = Value::Object(samples);
+    }
+    s
+}
+
+#[test]
+fn step_inputs_are_accepted_and_resume_bit_identically() {
+    let tmp = Scratch::new("inputs");
+    for name in ["aegd", "dp-sgd", "dice-sgd", "sgd"] {
+        let spec = tmp.write(&format!("{name}.json"), &inputs_spec(name).to_string());
+        let base = replay_ok(&spec, &tmp.path(&format!("{name}.out")), &[]);
+        let out: Value = serde_json::from_slice(&base).unwrap();
+        assert_eq!(out["trajectory"].as_array().unwrap().len(), 3, "{name}");
+        for k in ["1", "2"] {
+            let got = replay_ok(&spec, &tmp.path(&format!("{name}.{k}.out")), &["--resume-at", k]);
+            assert!(got == base, "{name}: --resume-at {k} changes the output");
+        }
     }
 }
 
@@ -835,4 +870,57 @@ fn privacy_bad_inputs_are_one_line_errors() {
     assert_one_line_error(&sig("inf", "0.01"), "target inf", &["--epsilon", "inf"]);
     assert_one_line_error(&sig("1", "-0.1"), "tolerance < 0", &["--epsilon-tolerance", "-0.1"]);
     assert_one_line_error(&sig("0.001", "0.01"), "unreachable", &["privacy budget is too low"]);
+fn bad_or_missing_step_inputs_are_one_line_errors() {
+    let tmp = Scratch::new("badinputs");
+
+    let mut s = inputs_spec("aegd");
+    s["steps"][1].as_object_mut().unwrap().remove("loss");
+    check_bad_spec(&tmp, "aegd without a loss", &s, &["steps[1].loss", "aegd"]);
+
+    let mut s = inputs_spec("aegd");
+    s["steps"][2]["loss"] = "high".into();
+    check_bad_spec(&tmp, "loss not a number", &s, &["steps[2].loss", "high"]);
+
+    let mut s = inputs_spec("aegd");
+    s["hyper"]["c"] = 0.5.into();
+    s["steps"][0]["loss"] = (-2.0).into();
+    check_bad_spec(&tmp, "loss + c not positive", &s, &["loss", "c"]);
+
+    let mut s = inputs_spec("aegd");
+    s["steps"][0]["los"] = 1.0.into();
+    check_bad_spec(&tmp, "unknown step field", &s, &["los", "steps[0]"]);
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][0]["sample_grads"].as_object_mut().unwrap().remove("bias");
+    check_bad_spec(
+        &tmp,
+        "dp-sgd without samples of a param",
+        &s,
+        &["steps[0].sample_grads.bias", "dp-sgd"],
+    );
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][1].as_object_mut().unwrap().remove("sample_grads");
+    check_bad_spec(&tmp, "dp-sgd without sample_grads", &s, &["steps[1].sample_grads.w"]);
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][0]["sample_grads"]["w"][1] = serde_json::json!([1.0, 2.0]);
+    check_bad_spec(
+        &tmp,
+        "sample of the wrong length",
+        &s,
+        &["steps[0].sample_grads.w[1]", "4"],
+    );
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][0]["sample_grads"]["bias"] = serde_json::json!([[0.1]]);
+    check_bad_spec(&tmp, "unequal sample counts", &s, &["steps[0].sample_grads", "samples"]);
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][2]["sample_grads"]["ghost"] = serde_json::json!([[0.1]]);
+    check_bad_spec(&tmp, "samples of a missing param", &s, &["ghost"]);
+
+    let mut s = inputs_spec("dp-sgd");
+    s["steps"][2]["sample_grads"]["w"] = serde_json::json!({"a": 1});
+    check_bad_spec(&tmp, "samples not an array", &s, &["steps[2].sample_grads.w"]);
 }

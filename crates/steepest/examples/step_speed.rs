@@ -64,11 +64,21 @@ fn main() -> Result<(), steepest::Error> {
             let mut opt = Optimizer::new(e.name, &h, &params)?;
             let mut grads = GradSet::new();
             grads.insert("w", (0..n).map(|i| ((i % 97) as f32 - 48.0) * 1e-3).collect());
-            opt.step(&mut params, &mut grads)?; // allocates state
+            // Inputs beyond the gradient: a loss of 1, four per-sample copies of the gradient.
+            let needs = opt.needs();
+            let mut samples = steepest::SampleGrads::new();
+            if needs.sample_grads {
+                samples.insert("w", vec![grads.get("w").unwrap_or(&[]).to_vec(); 4]);
+            }
+            let inputs = steepest::StepInputs {
+                loss: needs.loss.then_some(1.0),
+                sample_grads: needs.sample_grads.then_some(&samples),
+            };
+            opt.step_with(&mut params, &mut grads, inputs)?; // allocates state
             let mut times = Vec::with_capacity(repeats);
             for _ in 0..repeats {
                 let t = Instant::now();
-                opt.step(&mut params, &mut grads)?;
+                opt.step_with(&mut params, &mut grads, inputs)?;
                 times.push(t.elapsed().as_secs_f64());
             }
             times.sort_by(f64::total_cmp);

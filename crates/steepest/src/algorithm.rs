@@ -139,6 +139,73 @@ pub struct StepCtx {
     /// [`Algorithm::needs_group_stat`]; NaN otherwise). Noise-adaptive
     /// layerwise learning rates compare each layer with the best of its group.
     pub group_stat: f64,
+    /// L2 norm, over all parameters updated this step, of the state slot named by
+    /// [`Needs::slot_norm`] as it stands before the step (DiceSGD's error
+    /// feedback); NaN unless an algorithm asks for it.
+    pub slot_norm: f64,
+    /// The loss at the parameters the gradients were taken at, when the caller
+    /// gives one ([`crate::StepInputs::loss`]); always `Some` for an algorithm
+    /// whose [`Algorithm::needs`] asks for it.
+    pub loss: Option<f64>,
+}
+
+/// Inputs beyond the mean gradient that an algorithm needs on every step.
+/// A step without a required input fails with [`crate::Error::StepInput`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The loss value ([`StepCtx::loss`]; AEGD's energy).
+    pub loss: bool,
+    /// Per-sample gradients of every parameter with a gradient ([`TensorMut::samples`];
+    /// DP-SGD's clipping, GSNR's variance).
+    pub sample_grads: bool,
+    /// A state slot whose norm over all parameters updated this step must be
+    /// known before any of them is updated ([`StepCtx::slot_norm`]).
+    pub slot_norm: Option<&'static str>,
+}
+
+impl Needs {
+    /// What either needs.
+    pub fn union(self, o: Needs) -> Needs {
+        Needs {
+            loss: self.loss || o.loss,
+            sample_grads: self.sample_grads || o.sample_grads,
+            slot_norm: self.slot_norm.or(o.slot_norm),
+        }
+    }
+}
+
+/// The per-sample gradients of one parameter as a kernel sees them.
+#[derive(Debug)]
+pub struct Samples<'a, F> {
+    /// `grads[s]`: the gradient of sample (or micro-batch) `s`, parameter-length.
+    /// Empty when the step has no per-sample gradients.
+    pub grads: &'a [Vec<F>],
+    /// `norms[s]`: the L2 norm of sample `s`'s gradient over all parameters
+    /// updated this step together (computed in f64, parameters in registration
+    /// order), for clipping that couples parameters (DP-SGD). Same length as `grads`.
+    pub norms: &'a [f64],
+}
+
+impl<F> Clone for Samples<'_, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<F> Copy for Samples<'_, F> {}
+
+impl<'a, F> Samples<'a, F> {
+    /// No per-sample gradients.
+    pub const fn none() -> Self {
+        Samples { grads: &[], norms: &[] }
+    }
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+    /// `true` when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
 }
 
 /// One parameter tensor as a kernel sees it.
@@ -155,6 +222,8 @@ pub struct TensorMut<'a, F> {
     pub slots: &'a mut [Vec<F>],
     /// Scratch memory (not saved).
     pub work: &'a mut Workspace<F>,
+    /// Per-sample gradients of this parameter (empty unless the caller gives them).
+    pub samples: Samples<'a, F>,
 }
 
 impl<'a, F> TensorMut<'a, F> {
@@ -172,6 +241,7 @@ impl<'a, F> TensorMut<'a, F> {
             grad,
             slots: &mut self.slots[slots],
             work,
+            samples: self.samples,
         }
     }
 }
@@ -206,6 +276,15 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn group_stat<F: Float>(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, F>) -> f64 {
         let _ = (kernel, ctx, t);
         f64::NAN
+    }
+    /// Inputs beyond the gradient this algorithm needs on every step (loss, per-sample gradients).
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+    /// Rejects a loss value the update cannot use (AEGD needs `loss + c > 0`), naming it.
+    fn check_loss(&self, loss: f64) -> Result<()> {
+        let _ = loss;
+        Ok(())
     }
     /// The base learning rate that applies to this parameter (combinators route
     /// parameters to algorithms with their own lrs).
@@ -244,6 +323,10 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn accepts(&self, shape: &[usize]) -> bool;
     /// See [`Algorithm::needs_global_grad_norm`].
     fn needs_global_grad_norm(&self) -> bool;
+    /// See [`Algorithm::needs`].
+    fn needs(&self) -> Needs;
+    /// See [`Algorithm::check_loss`].
+    fn check_loss(&self, loss: f64) -> Result<()>;
     /// See [`Algorithm::lr_for`].
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64;
     /// See [`Algorithm::needs_group_stat`].
@@ -280,6 +363,12 @@ impl<A: Algorithm> DynAlgorithm for A {
     }
     fn needs_global_grad_norm(&self) -> bool {
         Algorithm::needs_global_grad_norm(self)
+    }
+    fn needs(&self) -> Needs {
+        Algorithm::needs(self)
+    }
+    fn check_loss(&self, loss: f64) -> Result<()> {
+        Algorithm::check_loss(self, loss)
     }
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
         Algorithm::lr_for(self, name, shape)

@@ -38,6 +38,17 @@ pub enum Error {
     /// A state file cannot be read or does not fit this optimizer.
     #[error("optimizer state: {0}")]
     State(String),
+    /// An input an algorithm needs on every step (the loss, per-sample gradients)
+    /// is missing or unusable; nothing was changed.
+    #[error("{optimizer}: step input `{input}`: {message}")]
+    StepInput {
+        /// Optimizer name.
+        optimizer: String,
+        /// The input: `loss`, `sample_grads` or `sample_grads.<param>`.
+        input: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A replay spec is malformed.
     #[error("spec: {0}")]
     Spec(String),
@@ -68,6 +79,15 @@ impl Error {
     pub fn param(name: &str, message: impl Into<String>) -> Self {
         Error::Param {
             name: name.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::StepInput`].
+    pub fn step_input(optimizer: &str, input: &str, message: impl Into<String>) -> Self {
+        Error::StepInput {
+            optimizer: optimizer.to_string(),
+            input: input.to_string(),
             message: message.into(),
         }
     }

@@ -48,14 +48,14 @@ pub mod state;
 pub mod tensor;
 pub mod transform;
 
-pub use algorithm::{Algorithm, DynAlgorithm, Float, Slot, StepCtx, TensorMut, Workspace};
+pub use algorithm::{Algorithm, DynAlgorithm, Float, Needs, Samples, Slot, StepCtx, TensorMut, Workspace};
 pub use error::{Error, Result};
 pub use hyper::{hyper, Hyper, HyperReader};
 pub use kernel::Kernel;
-pub use optimizer::{GroupSpec, NonFinite, Optimizer, OptimizerSpec, ParamState, Select, StepOutcome};
+pub use optimizer::{GroupSpec, NonFinite, Optimizer, OptimizerSpec, ParamState, Select, StepInputs, StepOutcome};
 pub use real::{Dtype, Real};
 pub use schedule::Schedule;
-pub use tensor::{GradSet, Param, ParamInfo, ParamSet};
+pub use tensor::{GradSet, Param, ParamInfo, ParamSet, SampleGrads};
 pub use transform::Transform;
 
 /// The README's examples, compiled and run as doctests.

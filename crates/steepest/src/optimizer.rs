@@ -21,13 +21,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::algorithm::{DynAlgorithm, Float, StepCtx, TensorMut, Workspace};
+use crate::algorithm::{DynAlgorithm, Float, Needs, Samples, StepCtx, TensorMut, Workspace};
 use crate::error::{Error, Result};
 use crate::hyper::Hyper;
 use crate::kernel::{all_finite, Kernel};
 use crate::registry;
 use crate::schedule::Schedule;
-use crate::tensor::{numel, GradSet, ParamInfo, ParamSet};
+use crate::tensor::{numel, GradSet, ParamInfo, ParamSet, SampleGrads};
 use crate::transform::Transform;
 
 /// What to do when a gradient holds NaN or an infinity.
@@ -156,6 +156,34 @@ pub enum StepOutcome {
     Skipped,
 }
 
+/// What a step gets besides the mean gradients, for algorithms that need more
+/// (see [`Optimizer::needs`]). `Default` is nothing, which is what
+/// [`Optimizer::step`] passes.
+#[derive(Debug)]
+pub struct StepInputs<'a, F> {
+    /// The loss at the parameters the gradients were taken at (AEGD).
+    pub loss: Option<f64>,
+    /// Per-sample gradients of the parameters (DP-SGD, GSNR). Gradient
+    /// transforms (clipping, L2) apply to the mean gradients only, not to these.
+    pub sample_grads: Option<&'a SampleGrads<F>>,
+}
+
+impl<F> Default for StepInputs<'_, F> {
+    fn default() -> Self {
+        StepInputs {
+            loss: None,
+            sample_grads: None,
+        }
+    }
+}
+
+impl<F> Clone for StepInputs<'_, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<F> Copy for StepInputs<'_, F> {}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Registered {
     pub(crate) info: ParamInfo,
@@ -235,6 +263,8 @@ pub struct Optimizer<F: Float> {
     pub(crate) state: BTreeMap<String, ParamState<F>>,
     pub(crate) steps: u64,
     pub(crate) skipped: u64,
+    /// Per-sample joint gradient norms of the current step (reused buffer).
+    pub(crate) sample_norms: Vec<f64>,
 }
 
 impl<F: Float> Optimizer<F> {
@@ -329,6 +359,7 @@ impl<F: Float> Optimizer<F> {
             state: BTreeMap::new(),
             steps: 0,
             skipped: 0,
+            sample_norms: Vec::new(),
         })
     }
 
@@ -371,6 +402,10 @@ impl<F: Float> Optimizer<F> {
     /// The learning-rate factor the schedule gives the next step.
     pub fn lr_factor(&self) -> f64 {
         self.spec.schedule.factor(self.steps)
+    }
+    /// Inputs beyond the gradients that every step must bring (the union over groups).
+    pub fn needs(&self) -> Needs {
+        self.algs.iter().fold(Needs::default(), |n, a| n.union(a.needs()))
     }
     /// Names and shapes of the bound parameters.
     pub fn param_infos(&self) -> Vec<ParamInfo> {
@@ -450,6 +485,8 @@ impl<F: Float> Optimizer<F> {
                 global_step: self.steps.saturating_add(1),
                 global_grad_norm,
                 group_stat: f64::NAN,
+                slot_norm: f64::NAN,
+                loss: None,
             };
             let v = F::group_stat_dyn(
                 alg.as_ref(),
@@ -462,6 +499,7 @@ impl<F: Float> Optimizer<F> {
                     grad,
                     slots: &mut st.slots,
                     work: &mut st.work,
+                    samples: crate::algorithm::Samples::none(),
                 },
             );
             stats[r.group] = stats[r.group].max(v);
@@ -473,7 +511,131 @@ impl<F: Float> Optimizer<F> {
     /// this step: untouched, and their step counters do not advance. Gradient
     /// transforms (clipping, L2) modify `grads` in place.
     pub fn step(&mut self, params: &mut ParamSet<F>, grads: &mut GradSet<F>) -> Result<StepOutcome> {
+        self.step_with(params, grads, StepInputs::default())
+    }
+
+    /// Checks the extra inputs against what the algorithms need; `Ok(false)`
+    /// means a non-finite input under [`NonFinite::Skip`].
+    fn check_step_inputs(&self, grads: &GradSet<F>, inputs: StepInputs<'_, F>) -> Result<bool> {
+        let needs = self.needs();
+        let who = self.spec.name.as_str();
+        match inputs.loss {
+            None if needs.loss => {
+                return Err(Error::step_input(
+                    who,
+                    "loss",
+                    "required on every step (the loss at the parameters the gradients were taken at)",
+                ))
+            }
+            // A loss nothing needs is ignored.
+            Some(_) if !needs.loss => {}
+            Some(l) if !l.is_finite() => {
+                return match self.spec.nonfinite {
+                    NonFinite::Error => Err(Error::step_input(who, "loss", format!("{l} is not finite"))),
+                    NonFinite::Skip => Ok(false),
+                }
+            }
+            Some(l) => {
+                for a in &self.algs {
+                    a.check_loss(l)?;
+                }
+            }
+            None => {}
+        }
+        let Some(sg) = inputs.sample_grads else {
+            if needs.sample_grads {
+                return Err(Error::step_input(
+                    who,
+                    "sample_grads",
+                    "required on every step (per-sample gradients of every parameter with a gradient)",
+                ));
+            }
+            return Ok(true);
+        };
+        let mut count: Option<(usize, &str)> = None;
+        let mut names: Vec<&str> = sg.names().collect();
+        names.sort_unstable();
+        for name in names {
+            let what = format!("sample_grads.{name}");
+            let Some(&i) = self.index.get(name) else {
+                return Err(Error::step_input(who, &what, "not a parameter of this optimizer"));
+            };
+            let samples = sg.get(name).unwrap_or(&[]);
+            match count {
+                Some((n, first)) if n != samples.len() => {
+                    return Err(Error::step_input(
+                        who,
+                        &what,
+                        format!("{} samples, but `{first}` has {n}", samples.len()),
+                    ))
+                }
+                None => count = Some((samples.len(), name)),
+                _ => {}
+            }
+            let want = numel(&self.params[i].info.shape).unwrap_or(0);
+            for (s, x) in samples.iter().enumerate() {
+                if x.len() != want {
+                    return Err(Error::step_input(
+                        who,
+                        &what,
+                        format!("sample {s} has {} values, the parameter has {want}", x.len()),
+                    ));
+                }
+            }
+        }
+        if needs.sample_grads {
+            if count.is_some_and(|(n, _)| n == 0) {
+                return Err(Error::step_input(
+                    who,
+                    "sample_grads",
+                    "at least one sample is required",
+                ));
+            }
+            for r in &self.params {
+                if grads.get(&r.info.name).is_some() && sg.get(&r.info.name).is_none() {
+                    return Err(Error::step_input(
+                        who,
+                        &format!("sample_grads.{}", r.info.name),
+                        "missing: the parameter has a gradient this step",
+                    ));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// One optimizer step with inputs beyond the gradients: the loss and
+    /// per-sample gradients, for algorithms whose [`Optimizer::needs`] ask for
+    /// them (a required input that is missing is an [`Error::StepInput`]).
+    /// Otherwise the same as [`Optimizer::step`], which is
+    /// `step_with(params, grads, StepInputs::default())`. A non-finite loss (when
+    /// needed) or per-sample gradient follows the non-finite policy like a
+    /// gradient; a loss no algorithm needs is ignored, per-sample gradients are
+    /// checked against the parameters whenever given.
+    pub fn step_with(
+        &mut self,
+        params: &mut ParamSet<F>,
+        grads: &mut GradSet<F>,
+        inputs: StepInputs<'_, F>,
+    ) -> Result<StepOutcome> {
         self.check_inputs(params, grads)?;
+        if !self.check_step_inputs(grads, inputs)? {
+            self.skipped = self.skipped.saturating_add(1);
+            return Ok(StepOutcome::Skipped);
+        }
+        for r in &self.params {
+            if samples_for(grads, inputs, &r.info.name).iter().any(|x| !all_finite(x)) {
+                return match self.spec.nonfinite {
+                    NonFinite::Error => Err(Error::NonFiniteGradient {
+                        name: r.info.name.clone(),
+                    }),
+                    NonFinite::Skip => {
+                        self.skipped = self.skipped.saturating_add(1);
+                        Ok(StepOutcome::Skipped)
+                    }
+                };
+            }
+        }
         for r in &self.params {
             if let Some(g) = grads.get(&r.info.name) {
                 if !all_finite(g) {
@@ -502,6 +664,36 @@ impl<F: Float> Optimizer<F> {
                 .sqrt()
         } else {
             f64::NAN
+        };
+        // Per-sample norms over all parameters updated this step, in registration order.
+        self.sample_norms.clear();
+        if self.needs().sample_grads {
+            for r in &self.params {
+                for (s, x) in samples_for(grads, inputs, &r.info.name).iter().enumerate() {
+                    if self.sample_norms.len() <= s {
+                        self.sample_norms.push(0.0);
+                    }
+                    self.sample_norms[s] += crate::kernel::sum_squares(x);
+                }
+            }
+            for n in &mut self.sample_norms {
+                *n = n.sqrt();
+            }
+        }
+        // The norm of a state slot over the parameters updated this step, before any update.
+        let slot_norm = match self.needs().slot_norm {
+            None => f64::NAN,
+            Some(slot) => self
+                .params
+                .iter()
+                .filter(|r| grads.get(&r.info.name).is_some())
+                .filter_map(|r| {
+                    let st = self.state.get(&r.info.name)?;
+                    let k = self.algs[r.group].slots(&r.info).iter().position(|s| s.name == slot)?;
+                    st.slots.get(k).map(|x| crate::kernel::sum_squares(x))
+                })
+                .sum::<f64>()
+                .sqrt(),
         };
         let kernel = self.spec.kernel;
         for r in &self.params {
@@ -539,6 +731,8 @@ impl<F: Float> Optimizer<F> {
                 global_step: self.steps.saturating_add(1),
                 global_grad_norm,
                 group_stat: group_stats.get(r.group).copied().unwrap_or(f64::NAN),
+                slot_norm,
+                loss: inputs.loss,
             };
             // Decoupled decay uses the learning rate of the algorithm that updates this
             // parameter (a partition routes parameters to algorithms with other lrs).
@@ -557,11 +751,26 @@ impl<F: Float> Optimizer<F> {
                     grad,
                     slots: &mut st.slots,
                     work: &mut st.work,
+                    samples: {
+                        let g = samples_for(grads, inputs, name);
+                        Samples {
+                            grads: g,
+                            norms: if g.is_empty() { &[] } else { &self.sample_norms },
+                        }
+                    },
                 },
             );
         }
         self.steps = self.steps.saturating_add(1);
         Ok(StepOutcome::Applied)
+    }
+}
+
+/// The per-sample gradients a parameter's kernel sees: none for a frozen parameter.
+fn samples_for<'a, F: Float>(grads: &GradSet<F>, inputs: StepInputs<'a, F>, name: &str) -> &'a [Vec<F>] {
+    match (grads.get(name), inputs.sample_grads) {
+        (Some(_), Some(sg)) => sg.get(name).unwrap_or(&[]),
+        _ => &[],
     }
 }
 

@@ -112,11 +112,24 @@ pub fn measure<F: Float>(
         );
     }
     let mut opt = Optimizer::new(name, hyper, &params)?;
-    opt.step(&mut params, &mut grads)?; // allocates state
+    // Inputs beyond the gradient for optimizers that need them: a loss of 1 and
+    // four per-sample copies of the gradient.
+    let needs = opt.needs();
+    let mut samples = crate::tensor::SampleGrads::<F>::new();
+    if needs.sample_grads {
+        for p in params.iter() {
+            samples.insert(p.name.clone(), vec![grads.get(&p.name).unwrap_or(&[]).to_vec(); 4]);
+        }
+    }
+    let inputs = crate::optimizer::StepInputs {
+        loss: needs.loss.then_some(1.0),
+        sample_grads: needs.sample_grads.then_some(&samples),
+    };
+    opt.step_with(&mut params, &mut grads, inputs)?; // allocates state
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         let t = Instant::now();
-        opt.step(&mut params, &mut grads)?;
+        opt.step_with(&mut params, &mut grads, inputs)?;
         times.push(t.elapsed().as_secs_f64());
     }
     let step = median(times);

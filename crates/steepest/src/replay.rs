@@ -5,7 +5,16 @@
 //! groups, initial parameters and the gradients of every step; the output is
 //! the parameters after every step. See the README for the format. Specs may
 //! use Python's `NaN`/`Infinity` literals. Optional fields added later
-//! (`schedule`, `transforms`) keep older specs valid.
+//! (`schedule`, `transforms`, and per step `loss` and `sample_grads`) keep
+//! older specs valid.
+//!
+//! A step may carry, besides `grads`, the inputs some optimizers need
+//! (see [`crate::Optimizer::needs`]): `"loss": 0.73` (AEGD), and
+//! `"sample_grads": {"w": [[...sample 0...], [...sample 1...]], ...}`, for each
+//! parameter a list of per-sample gradients (each flat or nested like `data`;
+//! `p.grad_sample.tolist()` has this form), the same number of samples for
+//! every parameter (DP-SGD). An optimizer that needs one of them requires it
+//! on every step that has a gradient (a spec error names the step otherwise).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,11 +26,11 @@ use crate::error::{Error, Result};
 use crate::hyper::{value_as_f64, Hyper};
 use crate::json;
 use crate::kernel::Kernel;
-use crate::optimizer::{GroupSpec, NonFinite, Optimizer, OptimizerSpec, StepOutcome};
+use crate::optimizer::{GroupSpec, NonFinite, Optimizer, OptimizerSpec, StepInputs, StepOutcome};
 use crate::real::Dtype;
 use crate::registry;
 use crate::schedule::Schedule;
-use crate::tensor::{numel, GradSet, ParamInfo, ParamSet};
+use crate::tensor::{numel, GradSet, ParamInfo, ParamSet, SampleGrads};
 use crate::transform::Transform;
 
 /// A parsed, validated replay spec.
@@ -35,6 +44,17 @@ pub struct ReplaySpec {
     pub params: Vec<(String, Vec<usize>, Vec<f64>)>,
     /// Gradients of each step by parameter name; a missing name is frozen that step.
     pub steps: Vec<BTreeMap<String, Vec<f64>>>,
+    /// The optional per-step inputs (`loss`, `sample_grads`), one entry per step.
+    pub inputs: Vec<ReplayStepInputs>,
+}
+
+/// The optional inputs of one replay step besides its gradients.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayStepInputs {
+    /// `steps[t].loss`.
+    pub loss: Option<f64>,
+    /// `steps[t].sample_grads`: per parameter, the per-sample gradients.
+    pub sample_grads: BTreeMap<String, Vec<Vec<f64>>>,
 }
 
 /// How to run a replay.
@@ -282,10 +302,58 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
         .and_then(Value::as_array)
         .ok_or_else(|| spec_err("`steps`: required, an array of {\"grads\": {...}}"))?;
     let mut steps = Vec::with_capacity(slist.len());
+    let mut inputs = Vec::with_capacity(slist.len());
     for (t, s) in slist.iter().enumerate() {
         let what = format!("steps[{t}]");
         let sm = object(s, &what)?;
-        check_keys(sm, &what, &["grads"])?;
+        check_keys(sm, &what, &["grads", "loss", "sample_grads"])?;
+        let mut extra = ReplayStepInputs::default();
+        match sm.get("loss") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                extra.loss =
+                    Some(value_as_f64(v).ok_or_else(|| spec_err(format!("{what}.loss: expected a number, got {v}")))?)
+            }
+        }
+        if let Some(v) = sm.get("sample_grads").filter(|v| !v.is_null()) {
+            let sw = format!("{what}.sample_grads");
+            let mut count: Option<(usize, String)> = None;
+            for (name, list) in object(v, &sw)? {
+                let Some((_, _, data)) = params.iter().find(|(p, _, _)| p == name) else {
+                    return Err(spec_err(format!("{sw}: `{name}` is not a parameter")));
+                };
+                if list.is_null() {
+                    continue;
+                }
+                let arr = list
+                    .as_array()
+                    .ok_or_else(|| spec_err(format!("{sw}.{name}: expected an array of per-sample gradients")))?;
+                let mut samples = Vec::with_capacity(arr.len());
+                for (k, x) in arr.iter().enumerate() {
+                    let x = numbers(x, &format!("{sw}.{name}[{k}]"))?;
+                    if x.len() != data.len() {
+                        return Err(spec_err(format!(
+                            "{sw}.{name}[{k}]: has {} values, the parameter has {}",
+                            x.len(),
+                            data.len()
+                        )));
+                    }
+                    samples.push(x);
+                }
+                match &count {
+                    Some((n, first)) if *n != samples.len() => {
+                        return Err(spec_err(format!(
+                            "{sw}.{name}: {} samples, but `{first}` has {n}",
+                            samples.len()
+                        )))
+                    }
+                    None => count = Some((samples.len(), name.clone())),
+                    _ => {}
+                }
+                extra.sample_grads.insert(name.clone(), samples);
+            }
+        }
+        inputs.push(extra);
         let grads = match sm.get("grads") {
             None | Some(Value::Null) => Map::new(),
             Some(g) => object(g, &format!("{what}.grads"))?.clone(),
@@ -316,6 +384,7 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
         dtype,
         params,
         steps,
+        inputs,
     };
     // Build once to surface hyperparameter errors before any work.
     let infos: Vec<ParamInfo> = rs
@@ -326,7 +395,23 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
             shape: s.clone(),
         })
         .collect();
-    Optimizer::<f64>::from_spec(rs.optimizer.clone(), &infos)?;
+    let needs = Optimizer::<f64>::from_spec(rs.optimizer.clone(), &infos)?.needs();
+    // An input the optimizer needs must be on every step that updates something.
+    for (t, (step, extra)) in rs.steps.iter().zip(&rs.inputs).enumerate() {
+        if step.is_empty() {
+            continue;
+        }
+        if needs.loss && extra.loss.is_none() {
+            return Err(spec_err(format!("steps[{t}].loss: required by `{name}` on every step")));
+        }
+        if needs.sample_grads {
+            if let Some(p) = step.keys().find(|p| !extra.sample_grads.contains_key(*p)) {
+                return Err(spec_err(format!(
+                    "steps[{t}].sample_grads.{p}: required by `{name}` for every parameter with a gradient"
+                )));
+            }
+        }
+    }
     Ok(rs)
 }
 
@@ -371,7 +456,21 @@ fn run<F: Float>(spec: &ReplaySpec, opts: &ReplayOptions) -> Result<ReplayOutput
         for (n, g) in step {
             grads.insert(n.clone(), g.iter().map(|&x| F::from_f64(x)).collect());
         }
-        match opt.step(&mut params, &mut grads) {
+        let extra = spec.inputs.get(t).cloned().unwrap_or_default();
+        let mut sample_grads = SampleGrads::<F>::new();
+        for (n, list) in &extra.sample_grads {
+            sample_grads.insert(
+                n.clone(),
+                list.iter()
+                    .map(|x| x.iter().map(|&v| F::from_f64(v)).collect())
+                    .collect(),
+            );
+        }
+        let inputs = StepInputs {
+            loss: extra.loss,
+            sample_grads: (!extra.sample_grads.is_empty()).then_some(&sample_grads),
+        };
+        match opt.step_with(&mut params, &mut grads, inputs) {
             Ok(StepOutcome::Applied | StepOutcome::Skipped) => {}
             Err(e) => {
                 out.error = Some(format!("step {}: {e}", t + 1));

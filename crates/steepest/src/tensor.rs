@@ -181,3 +181,45 @@ impl<F: Real> GradSet<F> {
         self.map.clear();
     }
 }
+
+/// Per-sample (or per-micro-batch) gradients keyed by parameter name: for each
+/// parameter, one parameter-length gradient per sample, every parameter with
+/// the same number of samples. Given to [`crate::Optimizer::step_with`] for
+/// algorithms that need more than the mean gradient (DP-SGD, GSNR).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleGrads<F> {
+    map: HashMap<String, Vec<Vec<F>>>,
+}
+
+impl<F: Real> SampleGrads<F> {
+    /// An empty set.
+    pub fn new() -> Self {
+        SampleGrads { map: HashMap::new() }
+    }
+
+    /// Sets the per-sample gradients of `name` (replacing any previous ones).
+    pub fn insert(&mut self, name: impl Into<String>, samples: Vec<Vec<F>>) -> &mut Self {
+        self.map.insert(name.into(), samples);
+        self
+    }
+
+    /// The per-sample gradients of `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&[Vec<F>]> {
+        self.map.get(name).map(Vec::as_slice)
+    }
+
+    /// Names that have per-sample gradients (arbitrary order).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// Number of parameters with per-sample gradients.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// `true` if no parameter has per-sample gradients.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

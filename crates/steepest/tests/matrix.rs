@@ -11,7 +11,10 @@
 
 use steepest::hyper::hyper_from_json;
 use steepest::registry::{registry, Entry, Exactness};
-use steepest::{Error, Float, GradSet, GroupSpec, Hyper, Kernel, Optimizer, OptimizerSpec, ParamSet};
+use steepest::{
+    Error, Float, GradSet, GroupSpec, Hyper, Kernel, Optimizer, OptimizerSpec, ParamSet, SampleGrads, StepInputs,
+    StepOutcome,
+};
 
 /// Deterministic pseudo-random numbers (xorshift64*), roughly uniform in [-1, 1).
 struct Rng(u64);
@@ -98,6 +101,65 @@ fn make_grads<F: Float>(params: &ParamSet<F>, rng: &mut Rng, t: usize) -> GradSe
     g
 }
 
+/// The loss the matrix reports with a step: `1 + ½‖θ‖²` over all parameters.
+fn loss_of<F: Float>(params: &ParamSet<F>) -> f64 {
+    1.0 + 0.5
+        * params
+            .iter()
+            .flat_map(|p| &p.data)
+            .map(|x| x.to_f64() * x.to_f64())
+            .sum::<f64>()
+}
+
+/// Per-sample gradients for a gradient `g`: `g - h`, `g`, `g + h` with `h` the
+/// gradient rotated by one element and scaled by 0.3, so their mean is `g`
+/// and their spread is non-zero.
+fn samples_of<F: Float>(g: &[F]) -> Vec<Vec<F>> {
+    let n = g.len();
+    let h: Vec<F> = (0..n).map(|i| g[(i + 1) % n] * F::from_f64(0.3)).collect();
+    vec![
+        g.iter().zip(&h).map(|(&a, &b)| a - b).collect(),
+        g.to_vec(),
+        g.iter().zip(&h).map(|(&a, &b)| a + b).collect(),
+    ]
+}
+
+/// Every step of the matrix goes through here: the one place that supplies
+/// what an optimizer declares it needs beyond gradients (`Optimizer::needs`):
+/// the loss `loss`, and per-sample gradients from `samples_of`.
+fn step_in<F: Float>(
+    opt: &mut Optimizer<F>,
+    params: &mut ParamSet<F>,
+    g: &mut GradSet<F>,
+    loss: f64,
+) -> steepest::Result<StepOutcome> {
+    let needs = opt.needs();
+    let sample_grads = needs.sample_grads.then(|| {
+        let mut sg = SampleGrads::new();
+        for p in params.iter() {
+            if let Some(x) = g.get(&p.name) {
+                sg.insert(p.name.clone(), samples_of(x));
+            }
+        }
+        sg
+    });
+    let inputs = StepInputs {
+        loss: needs.loss.then_some(loss),
+        sample_grads: sample_grads.as_ref(),
+    };
+    opt.step_with(params, g, inputs)
+}
+
+/// [`step_in`] with the loss [`loss_of`] the parameters.
+fn step<F: Float>(
+    opt: &mut Optimizer<F>,
+    params: &mut ParamSet<F>,
+    g: &mut GradSet<F>,
+) -> steepest::Result<StepOutcome> {
+    let loss = loss_of(params);
+    step_in(opt, params, g, loss)
+}
+
 fn bits<F: Float>(x: &[F]) -> Vec<u64> {
     x.iter().map(|v| v.to_f64().to_bits()).collect()
 }
@@ -131,7 +193,7 @@ fn run<F: Float>(name: &str, h: &Hyper, kernel: Kernel, steps: usize) -> (ParamS
     let mut rng = Rng(7);
     for t in 0..steps {
         let mut g = make_grads(&params, &mut rng, t);
-        opt.step(&mut params, &mut g).unwrap();
+        step(&mut opt, &mut params, &mut g).unwrap();
     }
     (params, opt)
 }
@@ -202,10 +264,10 @@ fn minimize(e: &Entry, h: &Hyper, x0: &[f64], steps: usize, f: impl Fn(&[f64]) -
     let mut opt = Optimizer::new(e.name, h, &params).unwrap();
     let (f0, _) = f(x0);
     for _ in 0..steps {
-        let (_, g) = f(&params.get("x").unwrap().data);
+        let (fx, g) = f(&params.get("x").unwrap().data);
         let mut grads = GradSet::new();
         grads.insert("x", g);
-        if opt.step(&mut params, &mut grads).is_err() {
+        if step_in(&mut opt, &mut params, &mut grads, fx).is_err() {
             return (f0, f64::INFINITY);
         }
     }
@@ -309,9 +371,11 @@ fn param_group_equals_separate_optimizer() {
                     }
                 }
             }
-            opt.step(&mut together, &mut g_all).unwrap();
-            opt_b.step(&mut only_b, &mut g_b).unwrap();
-            opt_rest.step(&mut rest, &mut g_rest).unwrap();
+            // One loss for the whole model, as a training loop would report it.
+            let loss = loss_of(&together);
+            step_in(&mut opt, &mut together, &mut g_all, loss).unwrap();
+            step_in(&mut opt_b, &mut only_b, &mut g_b, loss).unwrap();
+            step_in(&mut opt_rest, &mut rest, &mut g_rest, loss).unwrap();
         }
         assert_eq!(
             bits(&together.get("b").unwrap().data),
@@ -342,7 +406,7 @@ fn resume_bit_identical<F: Float>(e: &Entry) {
             let mut rng = Rng(7);
             for t in 0..k {
                 let mut g = make_grads(&params, &mut rng, t);
-                opt.step(&mut params, &mut g).unwrap();
+                step(&mut opt, &mut params, &mut g).unwrap();
             }
             let bytes = opt.state_to_bytes().unwrap();
             drop(opt);
@@ -350,7 +414,7 @@ fn resume_bit_identical<F: Float>(e: &Entry) {
             opt.load_state_bytes(&bytes).unwrap();
             for t in k..6 {
                 let mut g = make_grads(&params, &mut rng, t);
-                opt.step(&mut params, &mut g).unwrap();
+                step(&mut opt, &mut params, &mut g).unwrap();
             }
             let what = format!("{} {:?} resume at {k}", e.name, h);
             assert_same_params(&params, &p_full, &what);
@@ -423,7 +487,7 @@ fn tiny_tensors_and_frozen_params() {
                     let n = params.get(name).unwrap().data.len();
                     g.insert(name, rng.vec::<f64>(n, 1.0));
                 }
-                opt.step(&mut params, &mut g).unwrap();
+                step(&mut opt, &mut params, &mut g).unwrap();
             }
             let what = format!("{} {:?}", e.name, h);
             for name in ["s", "one"] {
@@ -481,22 +545,105 @@ fn wrong_gradients_are_errors_not_panics() {
         let mut opt = Optimizer::new(e.name, &e.demo_hyper(), &params).unwrap();
         let mut g = GradSet::new();
         g.insert("w", vec![0.0; 3]);
-        let err = opt.step(&mut params, &mut g).unwrap_err();
+        let err = step(&mut opt, &mut params, &mut g).unwrap_err();
         assert!(err.to_string().contains("`w`"), "{err}");
         let mut g = GradSet::new();
         g.insert("nope", vec![0.0; 3]);
-        assert!(opt.step(&mut params, &mut g).unwrap_err().to_string().contains("nope"));
+        assert!(step(&mut opt, &mut params, &mut g)
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
         let mut g = GradSet::new();
         g.insert("b", vec![f64::NAN; 5]);
-        assert!(matches!(opt.step(&mut params, &mut g), Err(Error::NonFiniteGradient { name }) if name == "b"));
+        assert!(matches!(step(&mut opt, &mut params, &mut g), Err(Error::NonFiniteGradient { name }) if name == "b"));
         assert_eq!(params, before, "{}: a failed step changed parameters", e.name);
         assert_eq!(opt.steps(), 0);
         let mut other = ParamSet::<f64>::new();
         other.push("w", &[35], vec![0.0; 35]).unwrap();
         assert!(
-            opt.step(&mut other, &mut GradSet::new()).is_err(),
+            step(&mut opt, &mut other, &mut GradSet::new()).is_err(),
             "{}: wrong parameter set accepted",
             e.name
         );
+    }
+}
+
+#[test]
+fn missing_step_inputs_are_errors_naming_them() {
+    for e in registry() {
+        use_shapes_for(e);
+        let mut params = make_params::<f64>(1);
+        let before = params.clone();
+        let mut opt = Optimizer::new(e.name, &e.demo_hyper(), &params).unwrap();
+        let needs = opt.needs();
+        let mut rng = Rng(3);
+        let mut g = make_grads(&params, &mut rng, 1);
+        if !needs.loss && !needs.sample_grads {
+            // Plain `step` keeps working for everything else, and a loss nobody needs is ignored.
+            opt.step(&mut params, &mut g).unwrap();
+            let ignored = StepInputs {
+                loss: Some(f64::NAN),
+                ..Default::default()
+            };
+            opt.step_with(&mut params, &mut g, ignored).unwrap();
+            continue;
+        }
+        // Without anything: the first required input is named.
+        let err = opt.step(&mut params, &mut g).unwrap_err();
+        let want = if needs.loss { "loss" } else { "sample_grads" };
+        assert!(
+            matches!(&err, Error::StepInput { input, .. } if input == want),
+            "{}: {err:?}",
+            e.name
+        );
+        assert!(
+            err.to_string().contains(want) && err.to_string().contains(e.name),
+            "{err}"
+        );
+        if needs.loss {
+            let bad = StepInputs {
+                loss: Some(f64::NAN),
+                ..Default::default()
+            };
+            let err = opt.step_with(&mut params, &mut g, bad).unwrap_err();
+            assert!(err.to_string().contains("loss"), "{}: {err}", e.name);
+        }
+        if needs.sample_grads {
+            // Per-sample gradients for some parameters only: the missing one is named.
+            let mut sg = SampleGrads::new();
+            sg.insert("w", samples_of(g.get("w").unwrap()));
+            let inputs = StepInputs {
+                loss: needs.loss.then_some(1.0),
+                sample_grads: Some(&sg),
+            };
+            let err = opt.step_with(&mut params, &mut g, inputs).unwrap_err();
+            assert!(
+                err.to_string().contains("sample_grads.") && !err.to_string().contains("`w`"),
+                "{err}"
+            );
+            // Wrong length, unequal sample counts and unknown names are named too.
+            let mut sg = SampleGrads::new();
+            for p in params.iter() {
+                if let Some(x) = g.get(&p.name) {
+                    sg.insert(p.name.clone(), samples_of(x));
+                }
+            }
+            let mut short = sg.clone();
+            short.insert("w", vec![vec![0.0; 3]; 3]);
+            let mut fewer = sg.clone();
+            fewer.insert("w", samples_of(g.get("w").unwrap())[..2].to_vec());
+            let mut ghost = sg.clone();
+            ghost.insert("ghost", vec![vec![0.0]; 3]);
+            for (what, bad) in [("sample_grads.w", &short), ("samples", &fewer), ("ghost", &ghost)] {
+                let inputs = StepInputs {
+                    loss: needs.loss.then_some(1.0),
+                    sample_grads: Some(bad),
+                };
+                let err = opt.step_with(&mut params, &mut g, inputs).unwrap_err();
+                assert!(err.to_string().contains(what), "{}: {what}: {err}", e.name);
+            }
+        }
+        assert_eq!(params, before, "{}: a failed step changed parameters", e.name);
+        assert_eq!(opt.steps(), 0);
     }
 }

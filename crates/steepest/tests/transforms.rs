@@ -240,6 +240,8 @@ fn partition_combines_any_two_optimizers() {
             global_step: step,
             global_grad_norm: f64::NAN,
             group_stat: f64::NAN,
+            slot_norm: f64::NAN,
+            loss: None,
         };
         for (name, p, g, s) in [
             ("layer.weight", &mut w, &gw, &mut sw),
@@ -255,6 +257,7 @@ fn partition_combines_any_two_optimizers() {
                     grad: g,
                     slots: s,
                     work: &mut work,
+                    samples: steepest::algorithm::Samples::none(),
                 },
             );
         }

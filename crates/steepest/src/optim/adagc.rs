@@ -222,6 +222,7 @@ impl AdaGc {
                 grad: gc,
                 slots: &mut t.slots[1..],
                 work: inner,
+                samples: t.samples,
             },
         );
     }
@@ -271,6 +272,12 @@ impl Algorithm for AdaGc {
     }
     fn needs_global_grad_norm(&self) -> bool {
         true
+    }
+    fn needs(&self) -> crate::algorithm::Needs {
+        self.base.needs()
+    }
+    fn check_loss(&self, loss: f64) -> Result<()> {
+        self.base.check_loss(loss)
     }
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         self.run(Kernel::Reference, ctx, t)

@@ -194,6 +194,7 @@ impl<B: Direction> Cautious<B> {
                 grad: t.grad,
                 slots: &mut *t.slots,
                 work: inner,
+                samples: t.samples,
             },
             u,
             g,

@@ -167,6 +167,7 @@ impl MuonNalr {
             grad,
             slots: &mut t.slots[..1],
             work: t.work.inner(),
+            samples: t.samples,
         };
         match how {
             MatmulImpl::Naive => Algorithm::reference(&self.muon, &ctx, inner),

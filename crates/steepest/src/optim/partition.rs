@@ -101,6 +101,12 @@ impl Algorithm for Partition {
     fn needs_global_grad_norm(&self) -> bool {
         self.main.needs_global_grad_norm() || self.aux.needs_global_grad_norm()
     }
+    fn needs(&self) -> crate::algorithm::Needs {
+        self.main.needs().union(self.aux.needs())
+    }
+    fn check_loss(&self, loss: f64) -> Result<()> {
+        self.main.check_loss(loss).and_then(|_| self.aux.check_loss(loss))
+    }
     fn lr_for(&self, name: &str, shape: &[usize]) -> f64 {
         self.pick(name, shape).lr_for(name, shape)
     }
