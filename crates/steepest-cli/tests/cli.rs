@@ -774,6 +774,10 @@ fn privacy_sigma_matches_opacus() {
             close(v["epsilon"].as_f64().unwrap(), c["epsilon"].as_f64().unwrap()),
             "{c}: {v}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Step inputs: `loss` and `sample_grads`.
 
 /// `base_spec` for an optimizer that needs the loss (AEGD) or per-sample
@@ -870,6 +874,9 @@ fn privacy_bad_inputs_are_one_line_errors() {
     assert_one_line_error(&sig("inf", "0.01"), "target inf", &["--epsilon", "inf"]);
     assert_one_line_error(&sig("1", "-0.1"), "tolerance < 0", &["--epsilon-tolerance", "-0.1"]);
     assert_one_line_error(&sig("0.001", "0.01"), "unreachable", &["privacy budget is too low"]);
+}
+
+#[test]
 fn bad_or_missing_step_inputs_are_one_line_errors() {
     let tmp = Scratch::new("badinputs");
 
