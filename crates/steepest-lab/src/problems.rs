@@ -46,6 +46,13 @@ pub trait Problem: Send + Sync {
     fn eval(&self, p: &ParamSet<f64>, ctx: &EvalCtx) -> Eval;
     /// Name of the metric.
     fn metric_name(&self) -> &'static str;
+    /// Per-example gradients of the step's batch (their mean is the gradient
+    /// `loss_grad` returns), for optimizers that need them (DP-SGD's
+    /// per-sample clipping). `None`: the runner uses micro-batches instead.
+    fn sample_grads(&self, p: &ParamSet<f64>, seed: u64, t: u64) -> Option<steepest::SampleGrads<f64>> {
+        let _ = (p, seed, t);
+        None
+    }
 }
 
 fn data(p: &ParamSet<f64>, name: &str) -> Vec<f64> {
@@ -438,6 +445,9 @@ pub struct MatrixFactorization {
     n: usize,
     h: usize,
     target: Vec<f64>,
+    /// Standard deviation of Gaussian noise added to each layer's gradient
+    /// entries (`[W1, W2]`; 0 for exact gradients).
+    pub noise: [f64; 2],
 }
 
 impl MatrixFactorization {
@@ -452,7 +462,13 @@ impl MatrixFactorization {
                 target[i * n + j] = (0..r).map(|k| u[i * r + k] * v[k * n + j]).sum::<f64>() / (r as f64).sqrt();
             }
         }
-        MatrixFactorization { m, n, h, target }
+        MatrixFactorization {
+            m,
+            n,
+            h,
+            target,
+            noise: [0.0, 0.0],
+        }
     }
 
     fn loss_and_grads(&self, p: &ParamSet<f64>) -> (f64, Vec<f64>, Vec<f64>) {
@@ -501,8 +517,16 @@ impl Problem for MatrixFactorization {
         p
     }
 
-    fn loss_grad(&self, p: &ParamSet<f64>, _: u64, _: u64, g: &mut GradSet<f64>) -> f64 {
-        let (loss, g1, g2) = self.loss_and_grads(p);
+    fn loss_grad(&self, p: &ParamSet<f64>, seed: u64, t: u64, g: &mut GradSet<f64>) -> f64 {
+        let (loss, mut g1, mut g2) = self.loss_and_grads(p);
+        if self.noise != [0.0, 0.0] {
+            let mut rng = Rng::new(seed ^ 0x40157, t);
+            for (grad, s) in [(&mut g1, self.noise[0]), (&mut g2, self.noise[1])] {
+                for v in grad.iter_mut() {
+                    *v += s * rng.normal();
+                }
+            }
+        }
         g.insert("w1", g1);
         g.insert("w2", g2);
         loss
@@ -604,16 +628,8 @@ impl Problem for Logistic {
 
     fn loss_grad(&self, p: &ParamSet<f64>, seed: u64, t: u64, g: &mut GradSet<f64>) -> f64 {
         let (w, b) = (data(p, "weight"), data(p, "bias"));
-        let (loss, gw, gb) = if self.batch == 0 || self.batch >= self.data.n {
-            self.loss_grads(&w, &b, None)
-        } else {
-            // Sampling without replacement within an epoch: a seeded permutation per epoch.
-            let per_epoch = (self.data.n / self.batch) as u64;
-            let epoch = (t - 1) / per_epoch;
-            let pos = ((t - 1) % per_epoch) as usize;
-            let perm = Rng::new(seed ^ 0xba7c, epoch).permutation(self.data.n);
-            self.loss_grads(&w, &b, Some(&perm[pos * self.batch..(pos + 1) * self.batch]))
-        };
+        let rows = self.batch_rows(seed, t);
+        let (loss, gw, gb) = self.loss_grads(&w, &b, rows.as_deref());
         g.insert("weight", gw);
         g.insert("bias", gb);
         loss
@@ -632,6 +648,36 @@ impl Problem for Logistic {
 
     fn metric_name(&self) -> &'static str {
         "f(x) - f*"
+    }
+
+    fn sample_grads(&self, p: &ParamSet<f64>, seed: u64, t: u64) -> Option<steepest::SampleGrads<f64>> {
+        let (w, b) = (data(p, "weight"), data(p, "bias"));
+        let rows = self.batch_rows(seed, t).unwrap_or_else(|| (0..self.data.n).collect());
+        let (mut sw, mut sb) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        for &i in &rows {
+            let (_, gw, gb) = self.loss_grads(&w, &b, Some(&[i]));
+            sw.push(gw);
+            sb.push(gb);
+        }
+        let mut sg = steepest::SampleGrads::new();
+        sg.insert("weight", sw);
+        sg.insert("bias", sb);
+        Some(sg)
+    }
+}
+
+impl Logistic {
+    /// The rows of step `t`'s minibatch (`None`: full batch). Sampling is
+    /// without replacement within an epoch: a seeded permutation per epoch.
+    pub fn batch_rows(&self, seed: u64, t: u64) -> Option<Vec<usize>> {
+        if self.batch == 0 || self.batch >= self.data.n {
+            return None;
+        }
+        let per_epoch = (self.data.n / self.batch) as u64;
+        let epoch = (t - 1) / per_epoch;
+        let pos = ((t - 1) % per_epoch) as usize;
+        let perm = Rng::new(seed ^ 0xba7c, epoch).permutation(self.data.n);
+        Some(perm[pos * self.batch..(pos + 1) * self.batch].to_vec())
     }
 }
 

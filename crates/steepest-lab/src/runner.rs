@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 use steepest::hyper::Hyper;
 use steepest::optimizer::OptimizerSpec;
-use steepest::GradSet;
+use steepest::{GradSet, SampleGrads, StepInputs};
 
 use crate::problems::{EvalCtx, Problem};
 use crate::workloads::{Body, Workload};
@@ -88,6 +88,7 @@ pub fn run_problem(problem: &dyn Problem, spec: &TrialSpec) -> (Curve, Status) {
         Ok(o) => o,
         Err(e) => return (Curve::default(), classify(e)),
     };
+    let needs = opt.needs();
     let mut grads = GradSet::new();
     let mut curve = Curve::default();
     let mut cum_loss = 0.0;
@@ -113,7 +114,16 @@ pub fn run_problem(problem: &dyn Problem, spec: &TrialSpec) -> (Curve, Status) {
         let t0 = Instant::now();
         let loss = problem.loss_grad(&params, spec.seed, t, &mut grads);
         cum_loss += loss;
-        let stepped = opt.step(&mut params, &mut grads);
+        let samples = if needs.sample_grads {
+            Some(sample_grads(problem, &params, spec.seed, t))
+        } else {
+            None
+        };
+        let inputs = StepInputs {
+            loss: Some(loss),
+            sample_grads: samples.as_ref(),
+        };
+        let stepped = opt.step_with(&mut params, &mut grads, inputs);
         wall += t0.elapsed().as_secs_f64();
         let diverged = !loss.is_finite() || stepped.is_err();
         if t % spec.eval_every == 0 || t == spec.steps || diverged {
@@ -139,6 +149,33 @@ pub fn run_problem(problem: &dyn Problem, spec: &TrialSpec) -> (Curve, Status) {
         }
     }
     (curve, Status::Ok)
+}
+
+/// Micro-batches per step for optimizers that need per-sample gradients on a
+/// problem without per-example gradients: independent gradient draws (other
+/// noise, other minibatch), whose mean is not the step's gradient but has its
+/// distribution.
+pub const MICRO_BATCHES: u64 = 4;
+
+fn sample_grads(problem: &dyn Problem, p: &steepest::ParamSet<f64>, seed: u64, t: u64) -> SampleGrads<f64> {
+    if let Some(s) = problem.sample_grads(p, seed, t) {
+        return s;
+    }
+    let mut by_name: std::collections::BTreeMap<String, Vec<Vec<f64>>> = Default::default();
+    for j in 0..MICRO_BATCHES {
+        let mut g = GradSet::new();
+        problem.loss_grad(p, seed ^ (0x9e37_79b9 * (j + 1)), t, &mut g);
+        for name in g.names().map(str::to_string).collect::<Vec<_>>() {
+            if let Some(v) = g.remove(&name) {
+                by_name.entry(name).or_default().push(v);
+            }
+        }
+    }
+    let mut s = SampleGrads::new();
+    for (k, v) in by_name {
+        s.insert(k, v);
+    }
+    s
 }
 
 fn classify(e: crate::LabError) -> Status {

@@ -276,6 +276,20 @@ pub fn builtin() -> Result<Vec<Workload>> {
         .schedule(Schedule::InverseSqrt { warmup_steps: 0 })
         .hidden(),
     );
+    let mut noisy_mf = MatrixFactorization::new(16, 12, 3, 6, 1);
+    noisy_mf.noise = [0.02, 0.002];
+    w.push(
+        Workload::problem(
+            "matrix-factorization-noisy",
+            "Matrix factorization with layer-dependent gradient noise (σ = 0.02 on W1, 0.002 on W2)",
+            "The matrix-factorization problem with Gaussian noise of very different size on the two layers' gradients: \
+             the heterogeneity noise-adaptive layerwise learning rates are built for.",
+            Family::Synthetic,
+            Arc::new(noisy_mf),
+        )
+        .steps(1500, 10)
+        .hidden(),
+    );
     let mut spiky = NoisyQuadratic::new(50, 100.0, 0.01);
     spiky.spike_prob = 0.02;
     spiky.spike_scale = 1000.0;
@@ -291,6 +305,23 @@ pub fn builtin() -> Result<Vec<Workload>> {
         .target(1e-3)
         .steps(1000, 5),
     );
+    {
+        let mut ds = data::bundled("breast-cancer")?;
+        ds.standardize();
+        let prob = Logistic::new(Arc::new(ds), 1e-2, 0)?;
+        w.push(
+            Workload::problem(
+                "logreg-dp",
+                "Logistic regression on breast-cancer with per-example gradients (for the clipping-bias claims)",
+                "logreg-breast-cancer with full-batch per-example gradients handed to the differentially private optimizers, \
+                 noise off (σ = 0) so only the clipping acts.",
+                Family::Convex,
+                Arc::new(prob),
+            )
+            .steps(3000, 20)
+            .hidden(),
+        );
+    }
     for (name, set, l2, batch, target, steps, eval) in [
         (
             "logreg-breast-cancer",
