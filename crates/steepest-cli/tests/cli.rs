@@ -931,3 +931,133 @@ fn bad_or_missing_step_inputs_are_one_line_errors() {
     s["steps"][2]["sample_grads"]["w"] = serde_json::json!({"a": 1});
     check_bad_spec(&tmp, "samples not an array", &s, &["steps[2].sample_grads.w"]);
 }
+
+// ---------------------------------------------------------------------------
+// The convergence lab (`steepest bench`, `steepest data`).
+
+fn strip_wall(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("wall");
+            m.remove("time_to_target");
+            for x in m.values_mut() {
+                strip_wall(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_wall),
+        _ => {}
+    }
+}
+
+fn trials_without_times(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            strip_wall(&mut v);
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn bench_writes_a_report_and_is_deterministic() {
+    let tmp = Scratch::new("bench");
+    let args = |out: &str| {
+        vec![
+            "bench".to_string(),
+            "--workloads".into(),
+            "least-squares,online-regression".into(),
+            "--optimizers".into(),
+            "sgd,adam,muon".into(),
+            "--seeds".into(),
+            "2".into(),
+            "--quiet".into(),
+            "--out".into(),
+            tmp.path(out).to_string_lossy().into_owned(),
+        ]
+    };
+    let a: Vec<String> = args("a");
+    let o = bin().args(&a).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("adam-regret") && stdout.contains("report.html"),
+        "{stdout}"
+    );
+    let dir = tmp.path("a");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for needle in ["<svg", "adam-regret", "least-squares", "Performance profile", "muon"] {
+        assert!(html.contains(needle), "report.html lacks {needle}");
+    }
+    for f in [
+        "plots/curves-least-squares.png",
+        "plots/curves-least-squares.svg",
+        "leaderboard.csv",
+        "meta.json",
+        "claims.json",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let png = std::fs::read(dir.join("plots/claim-adam-regret.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // Every trial of every optimizer, in the sweep and on the seeds.
+    let t = trials_without_times(&dir);
+    for name in ["sgd", "adam"] {
+        assert!(
+            t.iter()
+                .any(|x| x["optimizer"] == name && x["phase"] == "seeds" && x["seed"] == 1),
+            "{name}"
+        );
+    }
+    // Same seeds, same numbers (wall-clock times aside), also on one thread.
+    let mut b = args("b");
+    b.extend(["--threads".to_string(), "1".to_string()]);
+    let o = bin().args(&b).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t == trials_without_times(&tmp.path("b")), "a rerun changed the numbers");
+}
+
+#[test]
+fn bench_and_data_bad_inputs_are_one_line_errors() {
+    let tmp = Scratch::new("benchbad");
+    let bad_toml = tmp.write("bad.toml", "name = 'x'\ntask = 'svm'\ndata = 'd.csv'\n");
+    for (args, needle) in [
+        (vec!["bench", "--suite", "huge", "--quiet"], "huge"),
+        (vec!["bench", "--workloads", "nope", "--quiet"], "nope"),
+        (vec!["bench", "--optimizers", "adamz", "--quiet"], "adamz"),
+        (vec!["bench", "--seeds", "0", "--quiet"], "--seeds"),
+        (
+            vec!["bench", "--workload-file", bad_toml.to_str().unwrap(), "--quiet"],
+            "task",
+        ),
+        (
+            vec!["bench", "--workload-file", "/nonexistent/w.toml", "--quiet"],
+            "cannot read",
+        ),
+        (vec!["data", "fetch", "cifar"], "cifar"),
+    ] {
+        let o = bin()
+            .args(&args)
+            .env("STEEPEST_CACHE_DIR", tmp.path("cache"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+        assert!(e.contains(needle) && !e.contains("panicked"), "{args:?}: {e}");
+    }
+    // `data list` names the fetch command for what is missing.
+    let o = bin()
+        .args(["data", "list"])
+        .env("STEEPEST_CACHE_DIR", tmp.path("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("steepest data fetch mnist") && out.contains("digits"),
+        "{out}"
+    );
+}
