@@ -450,7 +450,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             DataCmd::List => {
                 for name in ["breast-cancer", "digits", "heart-scale", "wine"] {
-                    let state = match steepest_lab::data::bundled(&name) {
+                    let state = match steepest_lab::data::bundled(name) {
                         Ok(d) => format!("bundled, {} × {}, {} classes", d.n, d.d, d.classes),
                         Err(e) => format!("missing: {e}"),
                     };

@@ -409,7 +409,13 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResults> {
     let live: Vec<usize> = (0..planned.len()).filter(|&i| na[i].is_none()).collect();
     let total: u64 = live
         .iter()
-        .map(|&i| if planned[i].contender.sweep { plan.budget() as u64 + seeds - 1 } else { seeds } as u64)
+        .map(|&i| {
+            if planned[i].contender.sweep {
+                plan.budget() as u64 + seeds - 1
+            } else {
+                seeds
+            }
+        })
         .sum();
     let bar = if cfg.progress {
         let b = ProgressBar::new(total);

@@ -22,6 +22,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// Numeric loops index several arrays at once, as the formulas do.
+#![allow(clippy::needless_range_loop)]
 
 pub mod bench;
 pub mod byo;

@@ -9,9 +9,7 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     let mut v = xs.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else if v[n / 2 - 1].is_infinite() || v[n / 2].is_infinite() {
+    Some(if n % 2 == 1 || v[n / 2 - 1].is_infinite() || v[n / 2].is_infinite() {
         v[n / 2]
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])

@@ -395,7 +395,7 @@ pub fn privacy_spent(orders: &[f64], rdp: &[f64], delta: f64) -> Result<(f64, f6
         if eps.is_nan() {
             continue;
         }
-        if best.map_or(true, |(e, _)| eps < e) {
+        if best.is_none_or(|(e, _)| eps < e) {
             best = Some((eps, a));
         }
     }

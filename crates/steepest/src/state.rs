@@ -103,7 +103,7 @@ fn write_safetensors(
     }
     // serde_json's Map is ordered by key (no `preserve_order` feature), so this is deterministic.
     let mut text = serde_json::Value::Object(header).to_string().into_bytes();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + text.len() + offset);

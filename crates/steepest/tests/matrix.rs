@@ -93,7 +93,7 @@ fn make_params<F: Float>(seed: u64) -> ParamSet<F> {
 fn make_grads<F: Float>(params: &ParamSet<F>, rng: &mut Rng, t: usize) -> GradSet<F> {
     let mut g = GradSet::new();
     for p in params.iter() {
-        if p.name == "b" && t % 2 == 0 {
+        if p.name == "b" && t.is_multiple_of(2) {
             continue;
         }
         g.insert(p.name.clone(), rng.vec(p.data.len(), 0.5));

@@ -152,7 +152,7 @@ impl Asgo {
         }
         // 3. inverse root, every τ steps
         let tau = self.precondition_frequency as u64;
-        if (ctx.step.saturating_sub(1)) % tau == 0 {
+        if (ctx.step.saturating_sub(1)).is_multiple_of(tau) {
             let v: Vec<f64> = precond.iter().map(|x| x.to_f64()).collect();
             if let Some((vals, vecs)) = sym_eig(how, &v, d) {
                 let mut r = vec![0.0; d * d];

@@ -306,7 +306,7 @@ impl Frugal {
         let layout = self.layout(t.shape);
         let gap = self.update_gap as u64;
         let t0 = ctx.step.saturating_sub(1);
-        let refresh = t0 % gap == 0;
+        let refresh = t0.is_multiple_of(gap);
         let inner = if self.reset_statistics { t0 % gap + 1 } else { ctx.step };
         let fused = how == MatmulImpl::Faer;
         let nm = if self.adam { 2 } else { 1 };

@@ -244,7 +244,7 @@ mod tests {
         let h = hyper([("lr", 0.1), ("weight_decay", 0.0), ("momentum", 0.0)]);
         let quiet_g = [1.0, 0.0, 0.5, 1.0];
         let noisy_g = |t: usize| {
-            let s = if t % 2 == 0 { 1.0 } else { -1.0 };
+            let s = if t.is_multiple_of(2) { 1.0 } else { -1.0 };
             vec![s, 0.0, 0.5 * s, s]
         };
         let mut pair = ParamSet::<f64>::new();
