@@ -18,7 +18,9 @@ fn tensors(c: &Classification, device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let csv = std::env::args().nth(1).map_or_else(|| data_dir().join("digits.csv"), Into::into);
+    let csv = std::env::args()
+        .nth(1)
+        .map_or_else(|| data_dir().join("digits.csv"), Into::into);
     let (train, test) = load_classification_csv(&csv, 16.0)?.split(0.2, 0);
     let device = Device::flex().autodiff();
     device.seed(0);
@@ -41,7 +43,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let (x, y) = tensors(&test, &device);
-    let correct = model.forward(x).argmax(1).squeeze_dim::<1>(1).equal(y).int().sum().into_scalar::<i64>();
-    println!("test accuracy {:.3} ({correct}/{})", correct as f64 / test.len() as f64, test.len());
+    let correct = model
+        .forward(x)
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(y)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    println!(
+        "test accuracy {:.3} ({correct}/{})",
+        correct as f64 / test.len() as f64,
+        test.len()
+    );
     Ok(())
 }

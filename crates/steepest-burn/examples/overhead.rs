@@ -82,6 +82,16 @@ fn main() {
     }
     let (bo, bt, so, st) = (median(bo), median(bt), median(so), median(st));
     println!("MLP 64-{hidden}-{hidden}-10, batch 64, {steps} steps x {repeats} runs (medians), flex CPU backend");
-    println!("optimizer step: burn AdamW {:.1} us, steepest adamw {:.1} us, ratio {:.3}", bo * 1e6, so * 1e6, so / bo);
-    println!("full train step: burn AdamW {:.1} us, steepest adamw {:.1} us, ratio {:.3}", bt * 1e6, st * 1e6, st / bt);
+    println!(
+        "optimizer step: burn AdamW {:.1} us, steepest adamw {:.1} us, ratio {:.3}",
+        bo * 1e6,
+        so * 1e6,
+        so / bo
+    );
+    println!(
+        "full train step: burn AdamW {:.1} us, steepest adamw {:.1} us, ratio {:.3}",
+        bt * 1e6,
+        st * 1e6,
+        st / bt
+    );
 }

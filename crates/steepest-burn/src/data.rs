@@ -35,7 +35,10 @@ impl Classification {
     pub fn select(&self, idx: &[usize]) -> Classification {
         let f = self.features;
         Classification {
-            x: idx.iter().flat_map(|&i| self.x[i * f..(i + 1) * f].iter().copied()).collect(),
+            x: idx
+                .iter()
+                .flat_map(|&i| self.x[i * f..(i + 1) * f].iter().copied())
+                .collect(),
             y: idx.iter().map(|&i| self.y[i]).collect(),
             features: f,
             classes: self.classes,
@@ -64,13 +67,21 @@ pub fn load_classification_csv(path: &Path, scale: f32) -> Result<Classification
         let vals: Vec<&str> = line.split(',').map(str::trim).collect();
         let f = vals.len() - 1;
         if *features.get_or_insert(f) != f || f == 0 {
-            return Err(io(format!("line {}: expected {:?} features, found {f}", line_no + 1, features)));
+            return Err(io(format!(
+                "line {}: expected {:?} features, found {f}",
+                line_no + 1,
+                features
+            )));
         }
         for v in &vals[..f] {
-            let v: f32 = v.parse().map_err(|_| io(format!("line {}: not a number: {v:?}", line_no + 1)))?;
+            let v: f32 = v
+                .parse()
+                .map_err(|_| io(format!("line {}: not a number: {v:?}", line_no + 1)))?;
             x.push(v / scale);
         }
-        let label: f64 = vals[f].parse().map_err(|_| io(format!("line {}: bad label {:?}", line_no + 1, vals[f])))?;
+        let label: f64 = vals[f]
+            .parse()
+            .map_err(|_| io(format!("line {}: bad label {:?}", line_no + 1, vals[f])))?;
         if label < 0.0 || label.fract() != 0.0 {
             return Err(io(format!("line {}: label {label} is not a class index", line_no + 1)));
         }

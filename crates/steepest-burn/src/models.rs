@@ -135,7 +135,9 @@ impl CharTransformer {
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
         let [b, t] = tokens.dims();
         let device = tokens.device();
-        let pos = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]).repeat_dim(0, b);
+        let pos = Tensor::<1, Int>::arange(0..t as i64, &device)
+            .reshape([1, t])
+            .repeat_dim(0, b);
         let x = self.tok_embed.forward(tokens) + self.pos_embed.forward(pos);
         let mask = generate_autoregressive_mask(b, t, &device);
         let h = self.ln1.forward(x.clone());
@@ -223,7 +225,7 @@ fn init_seeded<T>(device: &Device, seed: u64, f: impl FnOnce() -> T) -> T {
 
 /// Host `f32` values of a tensor.
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
 }
 
 fn scalar(t: Tensor<1>) -> f64 {
@@ -266,7 +268,8 @@ pub fn train(
             let x_of = |c: &Classification| -> Tensor<2> {
                 Tensor::from_data(TensorData::new(c.x.clone(), [c.len(), f]), &device)
             };
-            let y_of = |c: &Classification| Tensor::<1, Int>::from_data(TensorData::new(c.y.clone(), [c.len()]), &device);
+            let y_of =
+                |c: &Classification| Tensor::<1, Int>::from_data(TensorData::new(c.y.clone(), [c.len()]), &device);
             enum Net {
                 Mlp(Mlp),
                 Cnn(Cnn),
@@ -307,7 +310,11 @@ pub fn train(
                 };
                 if step % eval_every == 0 || step == steps {
                     let pred = fwd(&net, x_te.clone()).argmax(1);
-                    let pred = pred.into_data().convert::<i64>().into_vec::<i64>().unwrap_or_default();
+                    let pred = pred
+                        .into_data()
+                        .convert::<i64>()
+                        .try_into_vec::<i64>()
+                        .unwrap_or_default();
                     let correct = pred.iter().zip(&y_te).filter(|(p, y)| p == y).count();
                     log.push(TrainPoint {
                         step,
@@ -322,9 +329,13 @@ pub fn train(
             let split = text.tokens.len() * 9 / 10;
             let (tr, te) = (&text.tokens[..split], &text.tokens[split..]);
             if tr.len() <= CONTEXT + 1 || te.len() <= CONTEXT + 1 {
-                return Err(Error::Spec("the text is too short for the transformer's context".into()));
+                return Err(Error::Spec(
+                    "the text is too short for the transformer's context".into(),
+                ));
             }
-            let mut model = init_seeded(&device, seed, || CharTransformer::new(text.vocab.len(), 32, 2, CONTEXT, &device));
+            let mut model = init_seeded(&device, seed, || {
+                CharTransformer::new(text.vocab.len(), 32, 2, CONTEXT, &device)
+            });
             let mut optim = SteepestOptimizer::new(&model, optimizer, &hyper)?;
             let loss_fn = CrossEntropyLossConfig::new().init(&device);
             let batch = |toks: &[i64], starts: &[usize]| {

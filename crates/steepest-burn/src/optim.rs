@@ -176,7 +176,11 @@ pub struct SteepestState<const D: usize> {
 impl<const D: usize> PartialEq for SteepestState<D> {
     /// Equal counters, shapes and slots, bit for bit (the workspace holds nothing that survives a step).
     fn eq(&self, other: &Self) -> bool {
-        let bits = |s: &Vec<Vec<f32>>| s.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect::<Vec<Vec<u32>>>();
+        let bits = |s: &Vec<Vec<f32>>| {
+            s.iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect::<Vec<Vec<u32>>>()
+        };
         self.step == other.step
             && self.global_step == other.global_step
             && self.shape == other.shape
@@ -204,7 +208,8 @@ impl<const D: usize> RecordState for SteepestState<D> {
     }
 
     fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
-        let uint = |src: &mut StateSource, leaf: &str| src.take_scalar(prefix, leaf).and_then(|s| u64::try_from(s).ok());
+        let uint =
+            |src: &mut StateSource, leaf: &str| src.take_scalar(prefix, leaf).and_then(|s| u64::try_from(s).ok());
         let step = uint(src, "step")?;
         let global_step = uint(src, "global_step")?;
         let n = usize::try_from(uint(src, "slots")?).ok()?;
@@ -214,8 +219,12 @@ impl<const D: usize> RecordState for SteepestState<D> {
         let slots = (0..n)
             .map(|i| {
                 let data = src.take_tensor(prefix, &format!("slot{i}"))?;
-                let data = if data.dtype == DType::F32 { data } else { data.convert::<f32>() };
-                data.into_vec::<f32>().ok()
+                let data = if data.dtype() == DType::F32 {
+                    data
+                } else {
+                    data.convert::<f32>()
+                };
+                data.try_into_vec::<f32>().ok()
             })
             .collect::<Option<Vec<Vec<f32>>>>()?;
         Some(SteepestState {
@@ -230,8 +239,13 @@ impl<const D: usize> RecordState for SteepestState<D> {
 
 fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     let data = t.into_data();
-    let data = if data.dtype == DType::F32 { data } else { data.convert::<f32>() };
-    data.into_vec::<f32>().unwrap_or_else(|e| panic!("steepest-burn: cannot read a float tensor as f32: {e:?}"))
+    let data = if data.dtype() == DType::F32 {
+        data
+    } else {
+        data.convert::<f32>()
+    };
+    data.try_into_vec::<f32>()
+        .unwrap_or_else(|e| panic!("steepest-burn: cannot read a float tensor as f32: {e:?}"))
 }
 
 impl BurnOptimizer for TensorOptimizer {
@@ -293,7 +307,11 @@ impl BurnOptimizer for TensorOptimizer {
             },
         );
         let data = TensorData::new(param, dims);
-        let data = if dtype == DType::F32 { data } else { data.convert_dtype(dtype) };
+        let data = if dtype == DType::F32 {
+            data
+        } else {
+            data.convert_dtype(dtype)
+        };
         (Tensor::from_data(data, &device), Some(st))
     }
 
@@ -378,7 +396,9 @@ impl SteepestOptimizer {
             ));
         }
         if spec.nonfinite != steepest::NonFinite::Error {
-            return Err(Error::Spec("steepest-burn: the non-finite policy is not supported".into()));
+            return Err(Error::Spec(
+                "steepest-burn: the non-finite policy is not supported".into(),
+            ));
         }
         let params = param_paths(module);
         let infos: Vec<ParamInfo> = params
@@ -499,7 +519,12 @@ impl SteepestOptimizer {
 /// The name of the algorithm that updates parameter `name` (a partition's side resolved).
 fn route_name(alg: &dyn DynAlgorithm, name: &str, shape: &[usize]) -> String {
     if let Some(p) = steepest_partition(alg) {
-        return (if p.routes_to_aux(name, shape) { p.aux.name() } else { p.main.name() }).to_string();
+        return (if p.routes_to_aux(name, shape) {
+            p.aux.name()
+        } else {
+            p.main.name()
+        })
+        .to_string();
     }
     alg.name().to_string()
 }
@@ -514,9 +539,9 @@ fn steepest_partition(alg: &dyn DynAlgorithm) -> Option<steepest::optim::Partiti
 
 fn grad_sum_squares(grads: &GradientsParams, id: ParamId, rank: usize) -> f64 {
     fn ss<const D: usize>(grads: &GradientsParams, id: ParamId) -> f64 {
-        grads.get::<D>(id).map_or(0.0, |g| {
-            host_f32(g).iter().map(|&x| f64::from(x) * f64::from(x)).sum()
-        })
+        grads
+            .get::<D>(id)
+            .map_or(0.0, |g| host_f32(g).iter().map(|&x| f64::from(x) * f64::from(x)).sum())
     }
     match rank {
         0 => ss::<0>(grads, id),

@@ -19,13 +19,7 @@ use steepest_burn::SteepestOptimizer;
 const STEPS: u64 = 100;
 
 /// Runs both optimizers from the same initial model; returns the largest relative difference seen.
-fn compare(
-    label: &str,
-    lr: f64,
-    mut ours: SteepestOptimizer,
-    mut theirs: ModuleOptimizer,
-    model: Mlp,
-) -> f64 {
+fn compare(label: &str, lr: f64, mut ours: SteepestOptimizer, mut theirs: ModuleOptimizer, model: Mlp) -> f64 {
     let data = data();
     let (mut a, mut b) = (model.clone(), model);
     let mut worst = 0.0f64;
@@ -41,7 +35,9 @@ fn compare(
     }
     let (dm, _) = max_diff(&snapshot(&b), &start);
     moved = moved.max(dm);
-    println!("{label}: max |Δparam| / max|param| over {STEPS} steps = {worst:.3e} (parameters moved by up to {moved:.3})");
+    println!(
+        "{label}: max |Δparam| / max|param| over {STEPS} steps = {worst:.3e} (parameters moved by up to {moved:.3})"
+    );
     assert!(moved > 10.0 * lr, "{label}: training did not move the parameters");
     worst
 }
@@ -63,9 +59,12 @@ fn adamw_follows_burn_adamw() {
 #[test]
 fn lion_follows_burn_lion() {
     let model = mlp(2);
-    let ours =
-        SteepestOptimizer::from_json(&model, "lion", r#"{"lr": 0.0003, "betas": [0.9, 0.99], "weight_decay": 0.1}"#)
-            .unwrap();
+    let ours = SteepestOptimizer::from_json(
+        &model,
+        "lion",
+        r#"{"lr": 0.0003, "betas": [0.9, 0.99], "weight_decay": 0.1}"#,
+    )
+    .unwrap();
     let theirs = LionConfig::new().with_weight_decay(0.1).init();
     let worst = compare("lion", 0.0003, ours, theirs, model);
     // Lion's update is a sign: where the interpolated momentum rounds to the other
@@ -87,13 +86,18 @@ fn muon_recipe_follows_burn_muon_with_adamw_groups() {
     // burn: AdamW everywhere, Muon on the hidden weights (the later group wins).
     let muon = MuonConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(0.01)))
-        .with_momentum(MomentumConfig::new().with_momentum(0.95).with_dampening(0.0).with_nesterov(true))
+        .with_momentum(
+            MomentumConfig::new()
+                .with_momentum(0.95)
+                .with_dampening(0.0)
+                .with_nesterov(true),
+        )
         .build();
-    let theirs = AdamWConfig::new().with_epsilon(1e-5).with_weight_decay(0.0).init().with_group(
-        ParamGroup::from_paths(vec!["fc1.weight", "fc2.weight"]),
-        muon,
-        None,
-    );
+    let theirs = AdamWConfig::new()
+        .with_epsilon(1e-5)
+        .with_weight_decay(0.0)
+        .init()
+        .with_group(ParamGroup::from_paths(vec!["fc1.weight", "fc2.weight"]), muon, None);
     let worst = compare("muon", 0.01, ours, theirs, model);
     // Muon's momentum is an EMA in steepest (PyTorch) and a sum in burn: the inputs to
     // Newton–Schulz differ by the factor (1-μ), removed by its normalization; what is

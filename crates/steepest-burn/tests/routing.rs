@@ -53,7 +53,6 @@ fn kernel_sees_paths_head_updated_like_adamw() {
     // head.* (routed to AdamW by path) must agree bit for bit, fc1.weight (Muon) must not.
     let data = data();
     let model = mlp(11);
-    let g = grads(&model, &data, 0);
     let mut recipe = SteepestOptimizer::from_json(
         &model,
         "muon",
@@ -66,8 +65,8 @@ fn kernel_sees_paths_head_updated_like_adamw() {
         r#"{"lr": 0.01, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.0}"#,
     )
     .unwrap();
-    let a = snapshot(&recipe.step(0.01, model.clone(), g.clone()));
-    let b = snapshot(&adamw.step(0.01, model, g));
+    let a = snapshot(&recipe.step(0.01, model.clone(), grads(&model, &data, 0)));
+    let b = snapshot(&adamw.step(0.01, model.clone(), grads(&model, &data, 0)));
     for ((p, x), (_, y)) in a.iter().zip(&b) {
         let same = x.iter().zip(y).all(|(u, v)| u.to_bits() == v.to_bits());
         match p.as_str() {
@@ -88,9 +87,13 @@ fn groups_select_burn_paths_and_bad_setups_are_errors() {
     });
     assert!(SteepestOptimizer::from_spec(&model, spec).is_ok());
     // Muon alone cannot take the biases: a clear error naming the parameter, no panic.
-    let err = SteepestOptimizer::from_json(&model, "adago", r#"{"lr": 0.1}"#).err().unwrap();
+    let err = SteepestOptimizer::from_json(&model, "adago", r#"{"lr": 0.1}"#)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("bias"), "{err}");
-    let err = SteepestOptimizer::from_json(&model, "adamw", r#"{"lr": -1}"#).err().unwrap();
+    let err = SteepestOptimizer::from_json(&model, "adamw", r#"{"lr": -1}"#)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("lr"), "{err}");
     assert!(SteepestOptimizer::from_json(&model, "nope", "{}").is_err());
 }

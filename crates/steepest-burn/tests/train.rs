@@ -9,11 +9,19 @@ fn mlp_is_deterministic_and_learns() {
     let a = train(ModelKind::Mlp, &data, "muon", h, 60, 1, 30).unwrap();
     let b = train(ModelKind::Mlp, &data, "muon", h, 60, 1, 30).unwrap();
     let c = train(ModelKind::Mlp, &data, "muon", h, 60, 2, 30).unwrap();
-    let key = |v: &[steepest_burn::TrainPoint]| v.iter().map(|p| (p.step, p.train_loss.to_bits(), p.eval_metric.to_bits())).collect::<Vec<_>>();
+    let key = |v: &[steepest_burn::TrainPoint]| {
+        v.iter()
+            .map(|p| (p.step, p.train_loss.to_bits(), p.eval_metric.to_bits()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(key(&a), key(&b), "same seed, different run");
     assert_ne!(key(&a), key(&c), "the seed changes nothing");
     assert_eq!(a.len(), 2);
-    assert!(a[1].eval_metric > 0.8, "test accuracy after 60 steps: {}", a[1].eval_metric);
+    assert!(
+        a[1].eval_metric > 0.8,
+        "test accuracy after 60 steps: {}",
+        a[1].eval_metric
+    );
 }
 
 #[test]

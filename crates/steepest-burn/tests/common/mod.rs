@@ -53,7 +53,7 @@ impl ModuleVisitor for Snap {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        let v = p.val().into_data().convert::<f32>().into_vec::<f32>().unwrap();
+        let v = p.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         self.out.push((self.path.join("."), v));
     }
 }
@@ -80,5 +80,7 @@ pub fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> (f64, f64
 
 /// Bitwise equality of two snapshots.
 pub fn bits(a: &[(String, Vec<f32>)]) -> Vec<(String, Vec<u32>)> {
-    a.iter().map(|(n, v)| (n.clone(), v.iter().map(|x| x.to_bits()).collect())).collect()
+    a.iter()
+        .map(|(n, v)| (n.clone(), v.iter().map(|x| x.to_bits()).collect()))
+        .collect()
 }
