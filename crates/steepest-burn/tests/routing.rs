@@ -97,3 +97,20 @@ fn groups_select_burn_paths_and_bad_setups_are_errors() {
     assert!(err.to_string().contains("lr"), "{err}");
     assert!(SteepestOptimizer::from_json(&model, "nope", "{}").is_err());
 }
+
+#[test]
+fn bare_tensor_optimizer_in_a_module_optimizer_matches() {
+    // `TensorOptimizer::init()` is a plain burn ModuleOptimizer; for an elementwise
+    // optimizer it must take the same steps as the path-aware SteepestOptimizer.
+    let data = data();
+    let model = mlp(13);
+    let hyper = steepest::hyper::hyper_from_json(r#"{"lr": 0.003, "weight_decay": 0.1}"#).unwrap();
+    let mut bare = steepest_burn::TensorOptimizer::new("c-adamw", &hyper).unwrap().init();
+    let mut full = SteepestOptimizer::new(&model, "c-adamw", &hyper).unwrap();
+    let (mut a, mut b) = (model.clone(), model);
+    for step in 0..3 {
+        a = bare.step(0.003, a.clone(), grads(&a, &data, step));
+        b = full.step(0.003, b.clone(), grads(&b, &data, step));
+    }
+    assert_eq!(bits(&snapshot(&a)), bits(&snapshot(&b)));
+}
