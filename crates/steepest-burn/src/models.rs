@@ -270,6 +270,8 @@ pub fn train(
             };
             let y_of =
                 |c: &Classification| Tensor::<1, Int>::from_data(TensorData::new(c.y.clone(), [c.len()]), &device);
+            // One value lives for the whole run: the size difference does not matter.
+            #[allow(clippy::large_enum_variant)]
             enum Net {
                 Mlp(Mlp),
                 Cnn(Cnn),
