@@ -1037,6 +1037,10 @@ fn bench_and_data_bad_inputs_are_one_line_errors() {
             "cannot read",
         ),
         (vec!["data", "fetch", "cifar"], "cifar"),
+        (
+            vec!["bench", "--workloads", "mlp-mnist", "--quiet"],
+            "steepest data fetch mnist",
+        ),
     ] {
         let o = bin()
             .args(&args)

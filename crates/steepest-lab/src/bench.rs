@@ -242,6 +242,8 @@ pub struct BenchResults {
     pub sweep: SweepPlan,
     /// Seconds the whole run took.
     pub wall_seconds: f64,
+    /// Things the user should know (workloads skipped for missing data).
+    pub notes: Vec<String>,
 }
 
 impl BenchResults {
@@ -340,6 +342,24 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResults> {
             )));
         }
     }
+    // Workloads whose data must be fetched first: an error naming the fetch
+    // command when asked for by name, a note (and skipped) when only in the suite.
+    let mut notes = Vec::new();
+    let mut missing = Vec::new();
+    for w in &all {
+        if let Some(set) = w.requires {
+            if let Err(e) = crate::data::fetched(set) {
+                if cfg.workloads.contains(&w.name) {
+                    return Err(e);
+                }
+                if w.suite <= cfg.suite {
+                    notes.push(format!("skipped {}: {e}", w.name));
+                }
+                missing.push(w.name.clone());
+            }
+        }
+    }
+    all.retain(|w| !missing.contains(&w.name));
     let optimizers: Vec<String> = if cfg.optimizers.is_empty() {
         registry::registry().iter().map(|e| e.name.to_string()).collect()
     } else {
@@ -542,6 +562,7 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResults> {
         seeds,
         sweep: plan,
         wall_seconds: 0.0,
+        notes,
     };
     results.claims = claims.iter().map(|c| c.evaluate(&results)).collect();
     results.wall_seconds = started.elapsed().as_secs_f64();

@@ -310,6 +310,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Workload> {
         suite: Suite::Quick,
         leaderboard: true,
         log_metric: true,
+        requires: None,
     })
 }
 

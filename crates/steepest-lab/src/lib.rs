@@ -69,7 +69,7 @@ pub type Result<T> = std::result::Result<T, LabError>;
 
 /// Workloads provided by other parts of steepest (neural networks through burn) join here.
 pub fn extra_workloads() -> Vec<workloads::Workload> {
-    Vec::new()
+    workloads::neural()
 }
 
 /// Claims of algorithms added after the first set join here.

@@ -291,6 +291,9 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums}}
         cpu = esc(meta["cpu"].as_str().unwrap_or("")),
         threads = meta["threads"],
     );
+    for n in &r.notes {
+        let _ = write!(h, "<p class=sub>Note: {}</p>", esc(n));
+    }
     // Claims.
     h.push_str("<h2>Convergence claims</h2><p>Each registered algorithm's paper claim, measured. A FAIL is reported with its numbers, never weakened.</p><table><tr><th>claim</th><th>algorithm</th><th>verdict</th><th class=num>measured</th><th class=num>threshold</th><th>tolerance</th></tr>");
     for c in &r.claims {
@@ -429,6 +432,9 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums}}
 /// The terminal summary: claims, then the winners per workload.
 pub fn summary(r: &BenchResults) -> String {
     let mut s = String::new();
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
     let _ = writeln!(s, "\nClaims ({} checked)", r.claims.len());
     let _ = writeln!(
         s,

@@ -180,7 +180,7 @@ fn sample_grads(problem: &dyn Problem, p: &steepest::ParamSet<f64>, seed: u64, t
 
 fn classify(e: crate::LabError) -> Status {
     let msg = e.to_string();
-    if msg.contains("cannot update") || msg.contains("matrices only") {
+    if msg.contains("cannot update") || msg.contains("matrices only") || msg.contains("per-tensor optimizer API") {
         Status::NotApplicable(msg)
     } else {
         Status::Error(msg)

@@ -120,6 +120,8 @@ pub struct Workload {
     pub leaderboard: bool,
     /// Plot the metric on a log scale.
     pub log_metric: bool,
+    /// A data set that must be fetched first (`steepest data fetch NAME`).
+    pub requires: Option<&'static str>,
 }
 
 impl Workload {
@@ -139,6 +141,7 @@ impl Workload {
             suite: Suite::Quick,
             leaderboard: true,
             log_metric: true,
+            requires: None,
         }
     }
 
@@ -367,4 +370,274 @@ pub fn builtin() -> Result<Vec<Workload>> {
         w.push(wl);
     }
     Ok(w)
+}
+
+/// The neural workloads, trained through burn (`steepest-burn`, CPU flex
+/// backend) on the bundled data: an MLP and a small CNN on digits (metric:
+/// test error, 1 − accuracy on the 20% held out), and a character-level
+/// transformer on a Shakespeare play (metric: held-out cross-entropy, nats per
+/// character). Optimizers that need more than one tensor's gradient per step
+/// (AEGD, DP-SGD, DiceSGD, muon-nalr) cannot run inside burn's per-tensor
+/// optimizer API and show as n/a.
+pub fn neural() -> Vec<Workload> {
+    use steepest_burn::models::{train, ModelKind, TrainData};
+    let make = |kind: ModelKind, classification: bool| -> TrainFn {
+        Arc::new(move |spec: &TrialSpec| {
+            let data = TrainData::bundled(kind)?;
+            let hyper = serde_json::to_string(&spec.hyper).map_err(|e| crate::LabError::Config(e.to_string()))?;
+            let pts = train(
+                kind,
+                &data,
+                &spec.optimizer,
+                &hyper,
+                spec.steps as usize,
+                spec.seed,
+                spec.eval_every as usize,
+            )?;
+            let mut curve = Curve::default();
+            for p in pts {
+                let metric = if classification {
+                    1.0 - p.eval_metric
+                } else {
+                    p.eval_metric
+                };
+                curve.points.push(crate::runner::Point {
+                    step: p.step as u64,
+                    metric,
+                    loss: p.train_loss,
+                    grad_norm: f64::NAN,
+                    aux: f64::NAN,
+                    wall: p.wall_s,
+                });
+            }
+            Ok(curve)
+        })
+    };
+    let base = |name: &str, title: &str, description: &str, body: TrainFn, metric: &str| Workload {
+        name: name.into(),
+        title: title.into(),
+        description: description.into(),
+        family: Family::Neural,
+        body: Body::Train(body),
+        metric: metric.into(),
+        target: None,
+        steps: 300,
+        eval_every: 25,
+        schedule: Schedule::Constant,
+        suite: Suite::Quick,
+        leaderboard: true,
+        log_metric: true,
+        requires: None,
+    };
+    let fetched = |kind: ModelKind, set: &'static str| -> TrainFn {
+        Arc::new(move |spec: &TrialSpec| {
+            let data = match set {
+                "shakespeare" => TrainData::Text(steepest_burn::data::load_text(
+                    &crate::data::fetched(set)?.join("shakespeare.txt"),
+                )?),
+                _ => TrainData::Classification(idx_subset(set)?),
+            };
+            let classification = set != "shakespeare";
+            let hyper = serde_json::to_string(&spec.hyper).map_err(|e| crate::LabError::Config(e.to_string()))?;
+            let pts = train(
+                kind,
+                &data,
+                &spec.optimizer,
+                &hyper,
+                spec.steps as usize,
+                spec.seed,
+                spec.eval_every as usize,
+            )?;
+            let mut curve = Curve::default();
+            for p in pts {
+                curve.points.push(crate::runner::Point {
+                    step: p.step as u64,
+                    metric: if classification {
+                        1.0 - p.eval_metric
+                    } else {
+                        p.eval_metric
+                    },
+                    loss: p.train_loss,
+                    grad_norm: f64::NAN,
+                    aux: f64::NAN,
+                    wall: p.wall_s,
+                });
+            }
+            Ok(curve)
+        })
+    };
+    let mut fetched_workloads = Vec::new();
+    for (set, label) in [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")] {
+        for (kind, model) in [(ModelKind::Mlp, "mlp"), (ModelKind::Cnn, "cnn")] {
+            fetched_workloads.push(Workload {
+                target: Some(if set == "mnist" { 0.08 } else { 0.2 }),
+                suite: Suite::Standard,
+                steps: 500,
+                requires: Some(set),
+                ..base(
+                    &format!("{model}-{set}"),
+                    &format!("{} on {label} (burn; 12,500 images)", if model == "mlp" { "MLP" } else { "Small CNN" }),
+                    &format!(
+                        "{label} 28×28 images scaled to [0, 1]: the first 10,000 training and first 2,500 test images, of which the \
+                         training loop holds out 20%; metric: test error. Needs `steepest data fetch {set}`."
+                    ),
+                    fetched(kind, set),
+                    "test error",
+                )
+            });
+        }
+    }
+    let mut all = vec![
+        Workload {
+            target: Some(0.04),
+            ..base(
+                "mlp-digits",
+                "MLP 64-128-10 on digits (burn, flex CPU backend)",
+                "A two-layer ReLU MLP on the 8×8 digits, minibatches of 64, 20% of the rows held out; metric: test error (1 − accuracy). \
+                 Trained through steepest-burn: the same kernels as everywhere else, inside burn's optimizer API.",
+                make(ModelKind::Mlp, true),
+                "test error",
+            )
+        },
+        Workload {
+            target: Some(0.04),
+            suite: Suite::Standard,
+            steps: 400,
+            ..base(
+                "cnn-digits",
+                "Small CNN on digits (burn)",
+                "A small convolutional network on the 8×8 digits; metric: test error.",
+                make(ModelKind::Cnn, true),
+                "test error",
+            )
+        },
+        Workload {
+            target: Some(2.5),
+            suite: Suite::Standard,
+            steps: 400,
+            log_metric: false,
+            ..base(
+                "char-transformer",
+                "Character-level transformer on Julius Caesar (burn)",
+                "A one-block character-level transformer on the first 60 000 characters of Julius Caesar (context 32, batch 64); \
+                 metric: held-out cross-entropy in nats per character.",
+                make(ModelKind::CharTransformer, false),
+                "held-out cross-entropy",
+            )
+        },
+        Workload {
+            target: Some(2.5),
+            suite: Suite::Full,
+            steps: 1000,
+            eval_every: 100,
+            log_metric: false,
+            requires: Some("shakespeare"),
+            ..base(
+                "char-transformer-shakespeare",
+                "Character-level transformer on the complete Shakespeare (burn)",
+                "The one-block character-level transformer on the complete works (5.06 MB; the last 10% held out). \
+                 Needs `steepest data fetch shakespeare`.",
+                fetched(ModelKind::CharTransformer, "shakespeare"),
+                "held-out cross-entropy",
+            )
+        },
+    ];
+    all.extend(fetched_workloads);
+    all
+}
+
+fn read_maybe_gz(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| crate::LabError::Data(format!("cannot read {}: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(|e| crate::LabError::Data(format!("{}: {e}", path.display())))?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// Parses an IDX file (`magic`, dimensions, unsigned bytes); returns the dimensions and the data.
+pub fn parse_idx(bytes: &[u8], what: &str) -> crate::Result<(Vec<usize>, Vec<u8>)> {
+    let bad = |m: &str| crate::LabError::Data(format!("{what}: not an IDX file of unsigned bytes ({m})"));
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+        return Err(bad("bad magic"));
+    }
+    let nd = bytes[3] as usize;
+    if bytes.len() < 4 + 4 * nd {
+        return Err(bad("truncated header"));
+    }
+    let dims: Vec<usize> = (0..nd)
+        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
+        .collect();
+    let n: usize = dims.iter().product();
+    let data = &bytes[4 + 4 * nd..];
+    if data.len() != n {
+        return Err(bad(&format!("{} data bytes for dimensions {dims:?}", data.len())));
+    }
+    Ok((dims, data.to_vec()))
+}
+
+/// The 12,500-image subset of a fetched IDX data set (MNIST, Fashion-MNIST).
+fn idx_subset(set: &str) -> crate::Result<steepest_burn::data::Classification> {
+    let dir = crate::data::fetched(set)?;
+    let ext = if set == "fashion-mnist" { ".gz" } else { "" };
+    let load = |stem: &str| -> crate::Result<(Vec<usize>, Vec<u8>)> {
+        let p = dir.join(format!("{stem}{ext}"));
+        parse_idx(&read_maybe_gz(&p)?, &p.display().to_string())
+    };
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for (images, labels, take) in [
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 10_000),
+        ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 2_500),
+    ] {
+        let (d, px) = load(images)?;
+        let (_, lab) = load(labels)?;
+        let side = d.get(1).copied().unwrap_or(0) * d.get(2).copied().unwrap_or(0);
+        let take = take.min(lab.len());
+        x.extend(px[..take * side].iter().map(|&v| v as f32 / 255.0));
+        y.extend(lab[..take].iter().map(|&l| l as i64));
+    }
+    Ok(steepest_burn::data::Classification {
+        x,
+        y,
+        features: 784,
+        classes: 10,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idx_files_parse_and_bad_ones_are_errors() {
+        let mut f = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2];
+        f.extend([1, 2, 3, 4]);
+        let (d, v) = parse_idx(&f, "t").unwrap();
+        assert_eq!((d, v), (vec![2, 1, 2], vec![1, 2, 3, 4]));
+        assert!(parse_idx(&f[..18], "t").is_err(), "truncated data");
+        assert!(parse_idx(&[0, 0, 9, 1], "t").is_err(), "not bytes");
+        assert!(parse_idx(&[0, 0, 8, 2, 0], "t").is_err(), "truncated header");
+    }
+
+    #[test]
+    fn every_builtin_workload_is_well_formed() {
+        let mut all = builtin().unwrap();
+        all.extend(neural());
+        let mut names: Vec<&str> = all.iter().map(|w| w.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "duplicate workload names");
+        for w in &all {
+            assert!(w.steps > 0 && w.eval_every > 0 && w.eval_every <= w.steps, "{}", w.name);
+            assert!(w.target.is_none_or(|t| t.is_finite()), "{}", w.name);
+            assert!(w.schedule.validate().is_ok(), "{}", w.name);
+        }
+    }
 }
