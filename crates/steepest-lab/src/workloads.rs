@@ -380,38 +380,9 @@ pub fn builtin() -> Result<Vec<Workload>> {
 /// (AEGD, DP-SGD, DiceSGD, muon-nalr) cannot run inside burn's per-tensor
 /// optimizer API and show as n/a.
 pub fn neural() -> Vec<Workload> {
-    use steepest_burn::models::{train, ModelKind, TrainData};
+    use steepest_burn::models::{ModelKind, TrainData};
     let make = |kind: ModelKind, classification: bool| -> TrainFn {
-        Arc::new(move |spec: &TrialSpec| {
-            let data = TrainData::bundled(kind)?;
-            let hyper = serde_json::to_string(&spec.hyper).map_err(|e| crate::LabError::Config(e.to_string()))?;
-            let pts = train(
-                kind,
-                &data,
-                &spec.optimizer,
-                &hyper,
-                spec.steps as usize,
-                spec.seed,
-                spec.eval_every as usize,
-            )?;
-            let mut curve = Curve::default();
-            for p in pts {
-                let metric = if classification {
-                    1.0 - p.eval_metric
-                } else {
-                    p.eval_metric
-                };
-                curve.points.push(crate::runner::Point {
-                    step: p.step as u64,
-                    metric,
-                    loss: p.train_loss,
-                    grad_norm: f64::NAN,
-                    aux: f64::NAN,
-                    wall: p.wall_s,
-                });
-            }
-            Ok(curve)
-        })
+        Arc::new(move |spec: &TrialSpec| burn_curve(kind, &TrainData::bundled(kind)?, spec, classification))
     };
     let base = |name: &str, title: &str, description: &str, body: TrainFn, metric: &str| Workload {
         name: name.into(),
@@ -437,33 +408,7 @@ pub fn neural() -> Vec<Workload> {
                 )?),
                 _ => TrainData::Classification(idx_subset(set)?),
             };
-            let classification = set != "shakespeare";
-            let hyper = serde_json::to_string(&spec.hyper).map_err(|e| crate::LabError::Config(e.to_string()))?;
-            let pts = train(
-                kind,
-                &data,
-                &spec.optimizer,
-                &hyper,
-                spec.steps as usize,
-                spec.seed,
-                spec.eval_every as usize,
-            )?;
-            let mut curve = Curve::default();
-            for p in pts {
-                curve.points.push(crate::runner::Point {
-                    step: p.step as u64,
-                    metric: if classification {
-                        1.0 - p.eval_metric
-                    } else {
-                        p.eval_metric
-                    },
-                    loss: p.train_loss,
-                    grad_norm: f64::NAN,
-                    aux: f64::NAN,
-                    wall: p.wall_s,
-                });
-            }
-            Ok(curve)
+            burn_curve(kind, &data, spec, set != "shakespeare")
         })
     };
     let mut fetched_workloads = Vec::new();
@@ -544,6 +489,41 @@ pub fn neural() -> Vec<Workload> {
     ];
     all.extend(fetched_workloads);
     all
+}
+
+/// One burn training run as a lab curve (classification: metric = 1 − accuracy).
+fn burn_curve(
+    kind: steepest_burn::models::ModelKind,
+    data: &steepest_burn::models::TrainData,
+    spec: &TrialSpec,
+    classification: bool,
+) -> crate::Result<Curve> {
+    let hyper = serde_json::to_string(&spec.hyper).map_err(|e| crate::LabError::Config(e.to_string()))?;
+    let pts = steepest_burn::models::train(
+        kind,
+        data,
+        &spec.optimizer,
+        &hyper,
+        spec.steps as usize,
+        spec.seed,
+        spec.eval_every as usize,
+    )?;
+    let mut curve = Curve::default();
+    for p in pts {
+        curve.points.push(crate::runner::Point {
+            step: p.step as u64,
+            metric: if classification {
+                1.0 - p.eval_metric
+            } else {
+                p.eval_metric
+            },
+            loss: p.train_loss,
+            grad_norm: f64::NAN,
+            aux: f64::NAN,
+            wall: p.wall_s,
+        });
+    }
+    Ok(curve)
 }
 
 fn read_maybe_gz(path: &std::path::Path) -> crate::Result<Vec<u8>> {

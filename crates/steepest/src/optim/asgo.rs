@@ -260,52 +260,12 @@ impl Algorithm for Asgo {
 /// ([0.9, 0.95]), `adamw_eps` (1e-8), `adamw_weight_decay` (0.0) and
 /// `adamw_params` (glob patterns), as in the `muon` recipe.
 pub fn asgo_with_adamw(h: &Hyper) -> Result<crate::optim::Partition> {
-    let mut main_h = Hyper::new();
-    let mut adamw_h = crate::hyper::hyper([
-        ("lr", num(3e-4)),
-        ("betas", crate::hyper::pair_value((0.9, 0.95))),
-        ("eps", num(1e-8)),
-        ("weight_decay", num(0.0)),
-    ]);
-    let mut patterns: Option<&serde_json::Value> = None;
-    for (k, v) in h {
-        if k == "adamw_params" {
-            patterns = Some(v);
-        } else if let Some(rest) = k.strip_prefix("adamw_") {
-            adamw_h.insert(rest.to_string(), v.clone());
-        } else {
-            main_h.insert(k.clone(), v.clone());
-        }
-    }
-    let main = Asgo::from_hyper(&main_h)?;
-    let aux = crate::optim::Adam::from_hyper(&adamw_h, true).map_err(|e| match e {
-        Error::InvalidHyper { field, message, .. } => Error::hyper("asgo", &format!("adamw_{field}"), message),
-        e => e,
-    })?;
-    let globs = {
-        let pm: Hyper = patterns
-            .map(|v| [("adamw_params".to_string(), v.clone())].into())
-            .unwrap_or_default();
-        let mut r = HyperReader::new("asgo", &pm);
-        let g = r.strings("adamw_params", &["*embed*", "*head*"])?;
-        r.finish()?;
-        g
-    };
-    let mut hyper = Algorithm::hyper(&main);
-    for (k, v) in Algorithm::hyper(&aux) {
-        if k != "decoupled_weight_decay" && k != "maximize" {
-            hyper.insert(format!("adamw_{k}"), v);
-        }
-    }
-    hyper.insert(
-        "adamw_params".into(),
-        serde_json::Value::Array(globs.iter().map(|g| g.clone().into()).collect()),
-    );
-    Ok(crate::optim::Partition {
-        name: "asgo",
-        main: std::sync::Arc::new(main),
-        aux: std::sync::Arc::new(aux),
-        aux_select: globs.into_iter().map(crate::optimizer::Select::Pattern).collect(),
-        hyper,
+    crate::optim::muon::with_adamw("asgo", h, |main_h| {
+        let main = Asgo::from_hyper(main_h)?;
+        let hyper = Algorithm::hyper(&main);
+        Ok((
+            std::sync::Arc::new(main) as std::sync::Arc<dyn crate::algorithm::DynAlgorithm>,
+            hyper,
+        ))
     })
 }
