@@ -742,42 +742,6 @@ fn aegd_energy(_: &BenchResults, c: &Claim) -> Result<Measured, String> {
     })
 }
 
-/// (Unused by the registry: kept for reference.) Diverged AEGD sweep trials.
-#[allow(dead_code)]
-fn aegd_stable(r: &BenchResults, c: &Claim) -> Result<Measured, String> {
-    let count = |label: &str| {
-        let mut total = 0;
-        let mut bad = Vec::new();
-        for run in r.runs.values().filter(|x| x.label == label) {
-            for t in &run.sweep {
-                total += 1;
-                if t.status == crate::runner::Status::Diverged {
-                    bad.push(format!("{} ×{}", run.workload, fmt(t.lr_factor)));
-                }
-            }
-        }
-        (total, bad)
-    };
-    let (total, bad) = count(c.algorithm);
-    if total == 0 {
-        return Err("no AEGD sweep trials ran".into());
-    }
-    let (gt, gbad) = count("sgd");
-    Ok(Measured {
-        value: bad.len() as f64,
-        threshold: 0.0,
-        pass: bad.is_empty(),
-        summary: format!(
-            "AEGD diverged in {} of {total} sweep trials (learning rates up to 10^{} × default on every workload){}; for contrast, SGD diverged in {} of {gt}.",
-            bad.len(),
-            r.sweep.coarse.iter().max().copied().unwrap_or(0) as f64 + 0.5,
-            if bad.is_empty() { String::new() } else { format!(": {}", bad.join(", ")) },
-            gbad.len()
-        ),
-        plot: None,
-    })
-}
-
 /// Clipping bias: the clipped method's final suboptimality stays at least `param`.
 fn clipping_bias(r: &BenchResults, c: &Claim) -> Result<Measured, String> {
     let a = run(r, &c.runs[0])?;
