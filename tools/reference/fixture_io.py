@@ -130,3 +130,29 @@ def draw_params_and_groups(rng, names, shapes, dtype, group_overrides):
             members, pool = pool[:k], pool[k:]
             groups.append({"params": [str(m) for m in members], "hyper": ov})
     return params, groups
+
+
+def draw_frozen(rng, names, n_steps, want_frozen, want_empty_step, *, numels=None,
+                late=(3, 9), gap_start=(8, 13), gap_len=(2, 6)):
+    """Per step, the set of parameter names WITHOUT a gradient: one parameter
+    whose state is created late (frozen for `late` steps), one with a gap in
+    the middle (starting in `gap_start`, lasting `gap_len`), sporadic single
+    misses, and optionally one step on which nothing has a gradient. With
+    `numels`, the late and gap parameters are drawn among the non-empty ones.
+    Ranges are numpy `integers` bounds (high exclusive)."""
+    frozen = [set() for _ in range(n_steps)]
+    if want_frozen:
+        pool = names if numels is None else [n for n, k in zip(names, numels) if k > 0]
+        late_name, mid = rng.choice(pool, size=2, replace=False)
+        for t in range(int(rng.integers(*late))):
+            frozen[t].add(str(late_name))
+        start = int(rng.integers(*gap_start))
+        for t in range(start, start + int(rng.integers(*gap_len))):
+            frozen[t].add(str(mid))
+        for t in range(n_steps):
+            for n in names:
+                if rng.random() < 0.04:
+                    frozen[t].add(n)
+    if want_empty_step:
+        frozen[int(rng.integers(14, n_steps))] = set(names)
+    return frozen

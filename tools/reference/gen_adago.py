@@ -63,6 +63,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture_io import as_dtype_list, log_uniform, report, sig, uniform, write_case  # noqa: E402
+import fixture_io  # noqa: E402
 from fixture_io import validate as _validate  # noqa: E402
 
 
@@ -258,21 +259,7 @@ def draw_shapes(rng, dtype: str) -> list[list[int]]:
 
 
 def draw_frozen(rng, names, n_steps, want_frozen, want_empty_step):
-    frozen = [set() for _ in range(n_steps)]
-    if want_frozen:
-        late, mid = rng.choice(names, size=2, replace=False)
-        for t in range(int(rng.integers(3, 9))):      # state created late
-            frozen[t].add(str(late))
-        start = int(rng.integers(8, 13))             # gap in the middle
-        for t in range(start, start + int(rng.integers(2, 6))):
-            frozen[t].add(str(mid))
-        for t in range(n_steps):                      # sporadic single misses
-            for n in names:
-                if rng.random() < 0.04:
-                    frozen[t].add(n)
-    if want_empty_step:
-        frozen[int(rng.integers(14, n_steps))] = set(names)
-    return frozen
+    return fixture_io.draw_frozen(rng, names, n_steps, want_frozen, want_empty_step)
 
 
 def hyper_for(flag: str, rng, typical_norm: float):

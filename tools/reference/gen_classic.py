@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from fixture_io import as_dtype_list, log_uniform, report, sig, uniform, validate, write_case  # noqa: E402,F401
+import fixture_io  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "fixtures" / "reference" / "classic"
@@ -259,22 +260,7 @@ def draw_shapes(rng) -> list[list[int]]:
 
 def draw_frozen(rng, names, numels, n_steps, want_frozen, want_empty_step):
     """Return, per step, the set of parameter names WITHOUT a gradient."""
-    frozen = [set() for _ in range(n_steps)]
-    if want_frozen:
-        nonempty = [n for n, k in zip(names, numels) if k > 0]
-        late, mid = rng.choice(nonempty, size=2, replace=False)
-        for t in range(int(rng.integers(3, 9))):  # state created late
-            frozen[t].add(str(late))
-        start = int(rng.integers(8, 13))  # gap in the middle
-        for t in range(start, start + int(rng.integers(2, 6))):
-            frozen[t].add(str(mid))
-        for t in range(n_steps):  # sporadic single misses (incl. the 0-size one)
-            for n in names:
-                if rng.random() < 0.04:
-                    frozen[t].add(n)
-    if want_empty_step:
-        frozen[int(rng.integers(14, n_steps))] = set(names)
-    return frozen
+    return fixture_io.draw_frozen(rng, names, n_steps, want_frozen, want_empty_step, numels=numels)
 
 
 # --------------------------------------------------------------------------

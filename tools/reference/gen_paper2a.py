@@ -52,6 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture_io import as_dtype_list, log_uniform, report, uniform, validate, write_case  # noqa: E402
+import fixture_io  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "fixtures" / "reference" / "paper2a"
@@ -297,21 +298,8 @@ def draw_matrix_shapes(rng, k):
 
 
 def draw_frozen(rng, names, n_steps, want_frozen, want_empty_step):
-    frozen = [set() for _ in range(n_steps)]
-    if want_frozen:
-        late, mid = rng.choice(names, size=2, replace=False)
-        for t in range(int(rng.integers(2, 6))):
-            frozen[t].add(str(late))
-        start = int(rng.integers(8, 13))
-        for t in range(start, start + int(rng.integers(2, 5))):
-            frozen[t].add(str(mid))
-        for t in range(n_steps):
-            for n in names:
-                if rng.random() < 0.04:
-                    frozen[t].add(n)
-    if want_empty_step:
-        frozen[int(rng.integers(14, n_steps))] = set(names)
-    return frozen
+    return fixture_io.draw_frozen(rng, names, n_steps, want_frozen, want_empty_step,
+                                  late=(2, 6), gap_start=(8, 13), gap_len=(2, 5))
 
 
 def frugal_hyper(flag, rng):
