@@ -545,27 +545,23 @@ fn bilinear_game(_: &BenchResults, c: &Claim) -> Result<Measured, String> {
     let x0: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let y0: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
     let steps = 2000;
-    let h = |j: &str| hyper_from_json(j).unwrap_or_default();
-    let gda = bilinear_game(
-        &a,
-        (n, m),
-        (&x0, &y0),
-        ("sgd", &h(r#"{"lr": 0.05}"#)),
-        ("sgd", &h(r#"{"lr": 0.05, "maximize": true}"#)),
-        steps,
-        Order::Simultaneous,
-    )
-    .map_err(|e| e.to_string())?;
-    let cm = bilinear_game(
-        &a,
-        (n, m),
-        (&x0, &y0),
-        ("complex-momentum", &h(r#"{"lr": 0.05}"#)),
-        ("complex-momentum", &h(r#"{"lr": 0.05, "maximize": true}"#)),
-        steps,
-        Order::Simultaneous,
-    )
-    .map_err(|e| e.to_string())?;
+    // Both players use `opt` at lr 0.05; y ascends.
+    let play = |opt: &str| {
+        let descend = hyper_from_json(r#"{"lr": 0.05}"#).unwrap_or_default();
+        let ascend = hyper_from_json(r#"{"lr": 0.05, "maximize": true}"#).unwrap_or_default();
+        bilinear_game(
+            &a,
+            (n, m),
+            (&x0, &y0),
+            (opt, &descend),
+            (opt, &ascend),
+            steps,
+            Order::Simultaneous,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let gda = play("sgd")?;
+    let cm = play("complex-momentum")?;
     let d0 = gda[0];
     let (g_end, c_end) = (gda[steps] / d0, cm[steps] / d0);
     let every = |v: &[f64]| {
