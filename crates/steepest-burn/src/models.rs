@@ -241,7 +241,29 @@ const CONTEXT: usize = 32;
 /// Batches of 64 rows (classification; 20% of the rows held out) or 64 windows of
 /// 32 characters (text; the last 10% held out). The learning rate passed to each
 /// step is the optimizer's base `lr`.
+///
+/// The run happens on a one-thread rayon pool of its own: flex's kernels
+/// (GEMM, reductions) split their work by the threads available, so the float
+/// summation order, and with it every number, would otherwise depend on what
+/// else is running (two concurrent runs with the same seed were seen to differ).
+/// Callers run several trainings in parallel instead (as `steepest bench` does).
 pub fn train(
+    kind: ModelKind,
+    data: &TrainData,
+    optimizer: &str,
+    hyper_json: &str,
+    steps: usize,
+    seed: u64,
+    eval_every: usize,
+) -> Result<Vec<TrainPoint>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| Error::Spec(format!("cannot start the training thread: {e}")))?;
+    pool.install(|| train_on_this_thread(kind, data, optimizer, hyper_json, steps, seed, eval_every))
+}
+
+fn train_on_this_thread(
     kind: ModelKind,
     data: &TrainData,
     optimizer: &str,
