@@ -214,11 +214,12 @@ impl TrainData {
     }
 }
 
-/// Serializes model initialization: burn's seeded RNG may be process-global.
-static INIT: Mutex<()> = Mutex::new(());
+/// Serializes training runs: burn's seeded RNG is process-global, and a
+/// module's parameters may be drawn lazily (after construction), so a
+/// concurrent run's `seed` could land between another run's draws.
+static RUN: Mutex<()> = Mutex::new(());
 
 fn init_seeded<T>(device: &Device, seed: u64, f: impl FnOnce() -> T) -> T {
-    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
     f()
 }
@@ -242,11 +243,10 @@ const CONTEXT: usize = 32;
 /// 32 characters (text; the last 10% held out). The learning rate passed to each
 /// step is the optimizer's base `lr`.
 ///
-/// The run happens on a one-thread rayon pool of its own: flex's kernels
-/// (GEMM, reductions) split their work by the threads available, so the float
-/// summation order, and with it every number, would otherwise depend on what
-/// else is running (two concurrent runs with the same seed were seen to differ).
-/// Callers run several trainings in parallel instead (as `steepest bench` does).
+/// Runs in one process are serialized (burn's RNG is global; two concurrent
+/// runs with the same seed were seen to differ), each on a one-thread rayon
+/// pool of its own so flex's work splitting, and with it the float summation
+/// order, does not depend on what else the machine is doing.
 pub fn train(
     kind: ModelKind,
     data: &TrainData,
@@ -260,6 +260,7 @@ pub fn train(
         .num_threads(1)
         .build()
         .map_err(|e| Error::Spec(format!("cannot start the training thread: {e}")))?;
+    let _run = RUN.lock().unwrap_or_else(|e| e.into_inner());
     pool.install(|| train_on_this_thread(kind, data, optimizer, hyper_json, steps, seed, eval_every))
 }
 
