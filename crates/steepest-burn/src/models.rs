@@ -14,7 +14,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::attention::{generate_autoregressive_mask, MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -214,14 +214,29 @@ impl TrainData {
     }
 }
 
-/// Serializes training runs: burn's seeded RNG is process-global, and a
-/// module's parameters may be drawn lazily (after construction), so a
-/// concurrent run's `seed` could land between another run's draws.
-static RUN: Mutex<()> = Mutex::new(());
+/// Guards burn's process-global seeded RNG while a model's parameters are drawn.
+static SEEDING: Mutex<()> = Mutex::new(());
 
-fn init_seeded<T>(device: &Device, seed: u64, f: impl FnOnce() -> T) -> T {
+/// Touches every float parameter, so lazily initialized ones are drawn now.
+struct DrawAll;
+
+impl ModuleVisitor for DrawAll {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Builds a module with burn's RNG seeded to `seed` and draws all its
+/// parameters before returning. burn's RNG is process-global and parameters
+/// may be drawn lazily (on first use), so both happen under one lock: a
+/// concurrent run's `seed` cannot land between this run's draws. Training
+/// itself then needs no lock.
+fn init_seeded<M: Module>(device: &Device, seed: u64, f: impl FnOnce() -> M) -> M {
+    let _guard = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
-    f()
+    let m = f();
+    m.visit(&mut DrawAll);
+    m
 }
 
 /// Host `f32` values of a tensor.
@@ -243,10 +258,10 @@ const CONTEXT: usize = 32;
 /// 32 characters (text; the last 10% held out). The learning rate passed to each
 /// step is the optimizer's base `lr`.
 ///
-/// Runs in one process are serialized (burn's RNG is global; two concurrent
-/// runs with the same seed were seen to differ), each on a one-thread rayon
-/// pool of its own so flex's work splitting, and with it the float summation
-/// order, does not depend on what else the machine is doing.
+/// Parameters are drawn under a process-wide lock (burn's RNG is global; see
+/// `init_seeded`); training then runs on a one-thread rayon pool of its own so
+/// flex's work splitting, and with it the float summation order, does not
+/// depend on what else the machine is doing. Runs may go on concurrently.
 pub fn train(
     kind: ModelKind,
     data: &TrainData,
@@ -260,7 +275,6 @@ pub fn train(
         .num_threads(1)
         .build()
         .map_err(|e| Error::Spec(format!("cannot start the training thread: {e}")))?;
-    let _run = RUN.lock().unwrap_or_else(|e| e.into_inner());
     pool.install(|| train_on_this_thread(kind, data, optimizer, hyper_json, steps, seed, eval_every))
 }
 
@@ -306,10 +320,10 @@ fn train_on_this_thread(
                     m.forward(x.reshape([b, 1, side, side]))
                 }
             };
-            let mut net = init_seeded(&device, seed, || match kind {
-                ModelKind::Cnn => Net::Cnn(Cnn::new(d.classes, &device)),
-                _ => Net::Mlp(Mlp::new(f, 64, d.classes, &device)),
-            });
+            let mut net = match kind {
+                ModelKind::Cnn => Net::Cnn(init_seeded(&device, seed, || Cnn::new(d.classes, &device))),
+                _ => Net::Mlp(init_seeded(&device, seed, || Mlp::new(f, 64, d.classes, &device))),
+            };
             let mut optim = match &net {
                 Net::Mlp(m) => SteepestOptimizer::new(m, optimizer, &hyper)?,
                 Net::Cnn(m) => SteepestOptimizer::new(m, optimizer, &hyper)?,

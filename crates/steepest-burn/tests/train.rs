@@ -57,3 +57,29 @@ fn bundled_data_loads() {
     std::fs::remove_file(&bad).ok();
     assert!(err.to_string().contains("line 2"), "{err}");
 }
+
+#[test]
+fn concurrent_runs_with_one_seed_agree() {
+    // Parameters are drawn under a lock and training runs lock-free: runs that
+    // overlap in time must still be pure functions of their seeds.
+    let data = TrainData::bundled(ModelKind::Mlp).unwrap();
+    let runs: Vec<Vec<(usize, u64, u64)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6u64)
+            .map(|i| {
+                let data = &data;
+                s.spawn(move || {
+                    train(ModelKind::Mlp, data, "adamw", r#"{"lr": 0.003}"#, 20, 5 + i % 2, 10)
+                        .unwrap()
+                        .iter()
+                        .map(|p| (p.step, p.train_loss.to_bits(), p.eval_metric.to_bits()))
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for i in 2..6 {
+        assert_eq!(runs[i], runs[i % 2], "run {i} differs from run {} with its seed", i % 2);
+    }
+    assert_ne!(runs[0], runs[1], "the seed changes nothing");
+}

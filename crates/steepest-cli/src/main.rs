@@ -42,8 +42,15 @@ enum Command {
     /// Time an optimizer step against its bandwidth twin (same buffers, trivial arithmetic).
     Perf {
         /// Registry name.
-        #[arg(long)]
-        optimizer: String,
+        #[arg(long, required_unless_present = "newton_schulz")]
+        optimizer: Option<String>,
+        /// Time Muon's Newton–Schulz orthogonalization (5 quintic iterations,
+        /// or --ns-steps) on one ROWSxCOLS matrix instead of an optimizer step.
+        #[arg(long, value_name = "ROWSxCOLS", conflicts_with = "optimizer")]
+        newton_schulz: Option<String>,
+        /// Newton–Schulz iterations for --newton-schulz.
+        #[arg(long, default_value_t = 5)]
+        ns_steps: usize,
         /// Hyperparameters as a JSON object.
         #[arg(long, default_value = "{}")]
         hyper: String,
@@ -62,6 +69,10 @@ enum Command {
         /// Timed steps (the median is reported).
         #[arg(long, default_value_t = 15)]
         repeats: usize,
+        /// Non-finite gradient policy: error (default; checks every gradient
+        /// before the step), skip, or unchecked (no check, as in PyTorch).
+        #[arg(long, default_value = "error")]
+        nonfinite: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -346,14 +357,19 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Perf {
             optimizer,
+            newton_schulz,
+            ns_steps,
             hyper,
             numel,
             tensors,
             threads,
             dtype,
             repeats,
+            nonfinite,
             json,
         } => {
+            let nonfinite = steepest::NonFinite::parse(&nonfinite)
+                .ok_or_else(|| format!("--nonfinite: expected error, skip or unchecked, got `{nonfinite}`"))?;
             let h = steepest::hyper::hyper_from_json(&hyper)
                 .ok_or_else(|| format!("--hyper: expected a JSON object, got `{hyper}`"))?;
             let dtype =
@@ -366,22 +382,50 @@ fn run(cli: Cli) -> Result<(), String> {
                 pool = pool.num_threads(t);
             }
             let pool = pool.build().map_err(|e| e.to_string())?;
+            if let Some(shape) = newton_schulz {
+                let dims: Vec<usize> = shape.split('x').filter_map(|d| d.trim().parse().ok()).collect();
+                let [rows, cols] = dims[..] else {
+                    return Err(format!(
+                        "--newton-schulz: expected ROWSxCOLS such as 1024x1024, got `{shape}`"
+                    ));
+                };
+                let r = pool
+                    .install(|| match dtype {
+                        steepest::Dtype::F32 => steepest::perf::newton_schulz::<f32>(rows, cols, ns_steps, repeats),
+                        steepest::Dtype::F64 => steepest::perf::newton_schulz::<f64>(rows, cols, ns_steps, repeats),
+                    })
+                    .map_err(|e| e.to_string())?;
+                return if json {
+                    say(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?)
+                } else {
+                    say(&format!(
+                        "newton-schulz {}x{} ({}, {} iterations, {} threads, median of {})\n  {:>9.3} ms  {:>7.1} GFLOP/s nominal",
+                        r.rows, r.cols, r.dtype, r.steps, r.threads, r.repeats, r.ms, r.nominal_gflops
+                    ))
+                };
+            }
+            let optimizer = optimizer.unwrap_or_default();
             let report = pool
                 .install(|| match dtype {
-                    steepest::Dtype::F32 => steepest::perf::measure::<f32>(&optimizer, &h, numel, tensors, repeats),
-                    steepest::Dtype::F64 => steepest::perf::measure::<f64>(&optimizer, &h, numel, tensors, repeats),
+                    steepest::Dtype::F32 => {
+                        steepest::perf::measure_with::<f32>(&optimizer, &h, numel, tensors, repeats, nonfinite)
+                    }
+                    steepest::Dtype::F64 => {
+                        steepest::perf::measure_with::<f64>(&optimizer, &h, numel, tensors, repeats, nonfinite)
+                    }
                 })
                 .map_err(|e| e.to_string())?;
             if json {
                 say(&serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)
             } else {
                 say(&format!(
-                    "{} ({}, {} params in {} tensor(s), {} threads, median of {})\n  step  {:>9.3} ms  {:>7.1} GB/s\n  twin  {:>9.3} ms  {:>7.1} GB/s  (memory limit for this step)\n  step at {:.0}% of the twin; state {} bytes/param",
+                    "{} ({}, {} params in {} tensor(s), {} threads, nonfinite={}, median of {})\n  step  {:>9.3} ms  {:>7.1} GB/s\n  twin  {:>9.3} ms  {:>7.1} GB/s  (memory limit for this step)\n  step at {:.0}% of the twin; state {} bytes/param",
                     report.optimizer,
                     report.dtype,
                     report.numel,
                     report.tensors,
                     report.threads,
+                    report.nonfinite,
                     report.repeats,
                     report.step_ms,
                     report.step_gbps,

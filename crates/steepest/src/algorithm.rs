@@ -103,7 +103,12 @@ impl<F: Real> Workspace<F> {
         }
         for b in &mut self.bufs[..k] {
             if b.len() != len {
-                b.resize(len, F::ZERO);
+                if b.capacity() < len {
+                    // First use (or growth): a fresh buffer, on huge pages when large.
+                    *b = crate::mem::filled(len, F::ZERO);
+                } else {
+                    b.resize(len, F::ZERO);
+                }
             }
         }
         let inner = self.inner.get_or_insert_with(Default::default);

@@ -32,6 +32,7 @@ pub mod hyper;
 pub mod json;
 pub mod kernel;
 pub mod linalg;
+pub mod mem;
 pub mod ops;
 // Reference kernels are written as one indexed loop per tensor operation, on
 // purpose: they mirror the papers and PyTorch line by line.

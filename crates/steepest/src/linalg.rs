@@ -35,6 +35,33 @@ pub trait Gemm: Sized + Copy {
         b_shape: (usize, usize),
         tb: bool,
     );
+
+    /// [`Gemm::gemm`] for a square result known to be symmetric (`X Xᵀ`, or
+    /// `A A` for a symmetric `A`) into a symmetric `C`: only the lower
+    /// triangle is computed, then mirrored, which halves the work and makes
+    /// the result exactly symmetric.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_symmetric(
+        how: MatmulImpl,
+        c: &mut [Self],
+        beta: Self,
+        alpha: Self,
+        a: &[Self],
+        a_shape: (usize, usize),
+        ta: bool,
+        b: &[Self],
+        b_shape: (usize, usize),
+        tb: bool,
+    );
+}
+
+/// Copies the strict lower triangle of the row-major `n × n` matrix `c` onto its upper one.
+fn mirror_lower<T: Copy>(c: &mut [T], n: usize) {
+    for i in 0..n {
+        for j in 0..i {
+            c[j * n + i] = c[i * n + j];
+        }
+    }
 }
 
 macro_rules! impl_gemm {
@@ -92,6 +119,72 @@ macro_rules! impl_gemm {
                         matmul(c, Accum::Add, a, b, alpha, par);
                     }
                 }
+            }
+
+            fn gemm_symmetric(
+                how: MatmulImpl,
+                c: &mut [$t],
+                beta: $t,
+                alpha: $t,
+                a: &[$t],
+                (ar, ac): (usize, usize),
+                ta: bool,
+                b: &[$t],
+                (br, bc): (usize, usize),
+                tb: bool,
+            ) {
+                let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+                let n = if tb { br } else { bc };
+                debug_assert_eq!(m, n, "a symmetric product is square");
+                debug_assert_eq!(c.len(), m * n);
+                if beta == 0.0 {
+                    c.iter_mut().for_each(|x| *x = 0.0);
+                } else if beta != 1.0 {
+                    c.iter_mut().for_each(|x| *x *= beta);
+                }
+                if m == 0 || k == 0 {
+                    return;
+                }
+                match how {
+                    MatmulImpl::Naive => {
+                        let at = |i: usize, p: usize| if ta { a[p * ac + i] } else { a[i * ac + p] };
+                        let bt = |p: usize, j: usize| if tb { b[j * bc + p] } else { b[p * bc + j] };
+                        for i in 0..m {
+                            for j in 0..=i {
+                                let mut s: $t = 0.0;
+                                for p in 0..k {
+                                    s += at(i, p) * bt(p, j);
+                                }
+                                c[i * n + j] += alpha * s;
+                            }
+                        }
+                    }
+                    MatmulImpl::Faer => {
+                        use faer::linalg::matmul::triangular::{matmul as tri, BlockStructure};
+                        let a = MatRef::from_row_major_slice(a, ar, ac);
+                        let b = MatRef::from_row_major_slice(b, br, bc);
+                        let a = if ta { a.transpose() } else { a };
+                        let b = if tb { b.transpose() } else { b };
+                        let cm = MatMut::from_row_major_slice_mut(c, m, n);
+                        let par = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
+                            Par::rayon(0)
+                        } else {
+                            Par::Seq
+                        };
+                        tri(
+                            cm,
+                            BlockStructure::TriangularLower,
+                            Accum::Add,
+                            a,
+                            BlockStructure::Rectangular,
+                            b,
+                            BlockStructure::Rectangular,
+                            alpha,
+                            par,
+                        );
+                    }
+                }
+                mirror_lower(c, n);
             }
         }
     };
@@ -203,6 +296,31 @@ mod tests {
             // c[0] = 2 + 0.5 * sum_p a[0,p] b[p,0]
             let want: f64 = 2.0 + 0.5 * (0..k).map(|p| a[p] * b[p * n]).sum::<f64>();
             assert_eq!(c1[0], want);
+        }
+    }
+
+    #[test]
+    fn symmetric_products_match_the_full_product() {
+        for (m, k) in [(1, 1), (4, 9), (33, 17), (70, 70)] {
+            let x: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 11) as f64) - 5.0).collect();
+            for how in [MatmulImpl::Naive, MatmulImpl::Faer] {
+                // X Xᵀ into a symmetric C with beta = 0.5 (integers: exact).
+                let c0: Vec<f64> = (0..m * m).map(|i| ((i / m) * (i % m) % 5) as f64).collect();
+                let (mut full, mut sym) = (c0.clone(), c0.clone());
+                f64::gemm(how, &mut full, 0.5, 2.0, &x, (m, k), false, &x, (m, k), true);
+                f64::gemm_symmetric(how, &mut sym, 0.5, 2.0, &x, (m, k), false, &x, (m, k), true);
+                assert_eq!(full, sym, "{m}x{k} {how:?}");
+                // A A for symmetric A, and Xᵀ X.
+                let a = sym.clone();
+                let (mut f2, mut s2) = (vec![0.0; m * m], vec![0.0; m * m]);
+                f64::gemm(how, &mut f2, 0.0, 1.0, &a, (m, m), false, &a, (m, m), false);
+                f64::gemm_symmetric(how, &mut s2, 0.0, 1.0, &a, (m, m), false, &a, (m, m), false);
+                assert_eq!(f2, s2, "{m}x{k} {how:?} A·A");
+                let (mut f3, mut s3) = (vec![0.0; k * k], vec![0.0; k * k]);
+                f64::gemm(how, &mut f3, 0.0, 1.0, &x, (m, k), true, &x, (m, k), false);
+                f64::gemm_symmetric(how, &mut s3, 0.0, 1.0, &x, (m, k), true, &x, (m, k), false);
+                assert_eq!(f3, s3, "{m}x{k} {how:?} XᵀX");
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::algorithm::Float;
 use crate::error::{Error, Result};
 use crate::hyper::Hyper;
 use crate::kernel::zip_chunks;
+use crate::mem::filled;
+use crate::optimizer::NonFinite;
 use crate::optimizer::Optimizer;
 use crate::tensor::{GradSet, ParamSet};
 
@@ -46,6 +48,9 @@ pub struct PerfReport {
     pub state_bytes_per_param: f64,
     /// `twin_ms / step_ms` (1.0 = at the memory limit).
     pub fraction_of_twin: f64,
+    /// The non-finite policy the steps ran under (`error`, the default, reads
+    /// every gradient once more to check it; `unchecked` does not).
+    pub nonfinite: String,
 }
 
 /// Optimizer state bytes per parameter element, as allocated: the elements
@@ -75,13 +80,26 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Times `repeats` steps of optimizer `name` on `numel` parameters split into
-/// `tensors` equal tensors, and the same number of twin steps.
+/// `tensors` equal tensors, and the same number of twin steps, under the
+/// default non-finite policy.
 pub fn measure<F: Float>(
     name: &str,
     hyper: &Hyper,
     numel: usize,
     tensors: usize,
     repeats: usize,
+) -> Result<PerfReport> {
+    measure_with::<F>(name, hyper, numel, tensors, repeats, NonFinite::default())
+}
+
+/// [`measure`] under a given non-finite policy.
+pub fn measure_with<F: Float>(
+    name: &str,
+    hyper: &Hyper,
+    numel: usize,
+    tensors: usize,
+    repeats: usize,
+    nonfinite: NonFinite,
 ) -> Result<PerfReport> {
     if tensors == 0 || numel < tensors {
         return Err(Error::Spec(format!(
@@ -101,17 +119,20 @@ pub fn measure<F: Float>(
             per
         };
         let name = format!("t{i}");
-        params.push(
-            name.clone(),
-            &[n],
-            (0..n).map(|j| F::from_f64(((j % 89) as f64 - 44.0) * 1e-3)).collect(),
-        )?;
-        grads.insert(
-            name,
-            (0..n).map(|j| F::from_f64(((j % 97) as f64 - 48.0) * 1e-3)).collect(),
-        );
+        // Buffers from `crate::mem`, as `ParamSet::push` does for parameters.
+        let mut p = filled(n, F::ZERO);
+        p.iter_mut()
+            .enumerate()
+            .for_each(|(j, x)| *x = F::from_f64(((j % 89) as f64 - 44.0) * 1e-3));
+        let mut g = filled(n, F::ZERO);
+        g.iter_mut()
+            .enumerate()
+            .for_each(|(j, x)| *x = F::from_f64(((j % 97) as f64 - 48.0) * 1e-3));
+        params.push(name.clone(), &[n], p)?;
+        grads.insert(name, g);
     }
     let mut opt = Optimizer::new(name, hyper, &params)?;
+    opt.set_nonfinite(nonfinite);
     // Inputs beyond the gradient for optimizers that need them: a loss of 1 and
     // four per-sample copies of the gradient.
     let needs = opt.needs();
@@ -145,7 +166,7 @@ pub fn measure<F: Float>(
         .iter()
         .map(|p| {
             let k = opt.param_state(&p.name).map_or(0, |s| s.slots.len());
-            vec![vec![F::ZERO; p.data.len()]; k.min(3)]
+            (0..k.min(3)).map(|_| filled(p.data.len(), F::ZERO)).collect()
         })
         .collect();
     let c = F::from_f64(1e-7);
@@ -212,6 +233,81 @@ pub fn measure<F: Float>(
         twin_gbps: bytes / twin_s / 1e9,
         state_bytes_per_param: state_bytes_per_param(&opt, &params),
         fraction_of_twin: twin_s / step,
+        nonfinite: nonfinite.name().to_string(),
+    })
+}
+
+/// What [`newton_schulz`] found.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NsReport {
+    /// Matrix rows.
+    pub rows: usize,
+    /// Matrix columns.
+    pub cols: usize,
+    /// Newton–Schulz iterations per call.
+    pub steps: usize,
+    /// Element type.
+    pub dtype: String,
+    /// Rayon threads.
+    pub threads: usize,
+    /// Timed calls.
+    pub repeats: usize,
+    /// Median time of one orthogonalization (all `steps` iterations), milliseconds.
+    pub ms: f64,
+    /// The three products' nominal flops per iteration, `2(2 r² c + r³)` with
+    /// `r = min(rows, cols)`, over the median time, GFLOP/s. steepest computes
+    /// the two symmetric products' lower triangles only, so it does fewer.
+    pub nominal_gflops: f64,
+}
+
+/// Times Muon's Newton–Schulz orthogonalization (quintic coefficients,
+/// `steps` iterations, faer GEMM) on a `rows × cols` matrix: the median of
+/// `repeats` calls after one warm-up.
+pub fn newton_schulz<F: Float>(rows: usize, cols: usize, steps: usize, repeats: usize) -> Result<NsReport> {
+    if rows == 0 || cols == 0 || repeats == 0 {
+        return Err(Error::Spec(format!(
+            "need a non-empty matrix and at least one repeat, got {rows}x{cols}, {repeats} repeats"
+        )));
+    }
+    let n = rows * cols;
+    let mut g = filled(n, F::ZERO);
+    g.iter_mut()
+        .enumerate()
+        .for_each(|(j, x)| *x = F::from_f64(((j % 89) as f64 - 44.0) * 1e-3 + ((j % 7) as f64) * 1e-4));
+    let mut out = filled(n, F::ZERO);
+    let mut work = crate::algorithm::Workspace::<F>::default();
+    let coeffs = crate::optim::newton_schulz::QUINTIC;
+    let mut call = || {
+        crate::optim::newton_schulz::orthogonalize(
+            crate::linalg::MatmulImpl::Faer,
+            &g,
+            rows,
+            cols,
+            coeffs,
+            steps,
+            1e-7,
+            &mut work,
+            &mut out,
+        )
+    };
+    call();
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        call();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let s = median(times);
+    let (r, c) = (rows.min(cols) as f64, rows.max(cols) as f64);
+    Ok(NsReport {
+        rows,
+        cols,
+        steps,
+        dtype: F::DTYPE.name().to_string(),
+        threads: rayon::current_num_threads(),
+        repeats,
+        ms: s * 1e3,
+        nominal_gflops: steps as f64 * 2.0 * (2.0 * r * r * c + r * r * r) / s / 1e9,
     })
 }
 
@@ -229,5 +325,15 @@ mod tests {
         assert_eq!(r.state_bytes_per_param, 0.0);
         assert!(measure::<f32>("adam", &Hyper::new(), 2, 3, 1).is_err());
         assert!(measure::<f32>("nope", &Hyper::new(), 10, 1, 1).is_err());
+        let r = measure_with::<f32>("adam", &Hyper::new(), 1000, 2, 2, NonFinite::Unchecked).unwrap();
+        assert_eq!(r.nonfinite, "unchecked");
+    }
+
+    #[test]
+    fn newton_schulz_reports() {
+        let r = newton_schulz::<f32>(8, 20, 5, 2).unwrap();
+        assert_eq!((r.rows, r.cols, r.steps), (8, 20, 5));
+        assert!(r.ms > 0.0 && r.nominal_gflops > 0.0);
+        assert!(newton_schulz::<f64>(0, 3, 5, 1).is_err());
     }
 }

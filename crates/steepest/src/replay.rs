@@ -197,10 +197,11 @@ pub fn parse_spec(text: &str) -> Result<ReplaySpec> {
     };
     let mut spec = OptimizerSpec::new(name, &hyper);
     if let Some(v) = m.get("nonfinite") {
-        spec.nonfinite = v
-            .as_str()
-            .and_then(NonFinite::parse)
-            .ok_or_else(|| spec_err(format!("`nonfinite`: expected \"error\" or \"skip\", got {v}")))?;
+        spec.nonfinite = v.as_str().and_then(NonFinite::parse).ok_or_else(|| {
+            spec_err(format!(
+                "`nonfinite`: expected \"error\", \"skip\" or \"unchecked\", got {v}"
+            ))
+        })?;
     }
     if let Some(v) = m.get("schedule") {
         spec.schedule =

@@ -350,7 +350,7 @@ impl<F: Float> Optimizer<F> {
                 let data = F::vec_from_le_bytes(view.data())
                     .filter(|d| d.len() == n)
                     .ok_or_else(|| bad(format!("tensor `{key}` has the wrong length")))?;
-                slots.push(data);
+                slots.push(crate::mem::rehome(data));
                 used += 1;
             }
             state.insert(

@@ -70,7 +70,8 @@ impl<F: Real> ParamSet<F> {
         self.params.push(Param {
             name,
             shape: shape.to_vec(),
-            data,
+            // Large parameters move to huge pages once (see `crate::mem`).
+            data: crate::mem::rehome(data),
         });
         Ok(self)
     }

@@ -12,8 +12,8 @@
 use steepest::hyper::hyper_from_json;
 use steepest::registry::{registry, Entry, Exactness};
 use steepest::{
-    Error, Float, GradSet, GroupSpec, Hyper, Kernel, Optimizer, OptimizerSpec, ParamSet, SampleGrads, StepInputs,
-    StepOutcome,
+    Error, Float, GradSet, GroupSpec, Hyper, Kernel, NonFinite, Optimizer, OptimizerSpec, ParamSet, SampleGrads,
+    StepInputs, StepOutcome,
 };
 
 /// Deterministic pseudo-random numbers (xorshift64*), roughly uniform in [-1, 1).
@@ -558,6 +558,19 @@ fn wrong_gradients_are_errors_not_panics() {
         assert!(matches!(step(&mut opt, &mut params, &mut g), Err(Error::NonFiniteGradient { name }) if name == "b"));
         assert_eq!(params, before, "{}: a failed step changed parameters", e.name);
         assert_eq!(opt.steps(), 0);
+        // `unchecked` does not look: the step runs (NaN flows in, as in PyTorch) and never panics.
+        let mut unchecked = Optimizer::new(e.name, &e.demo_hyper(), &params).unwrap();
+        unchecked.set_nonfinite(NonFinite::Unchecked);
+        let mut p2 = params.clone();
+        let r = step(&mut unchecked, &mut p2, &mut g);
+        assert!(r.is_ok(), "{}: unchecked step failed: {r:?}", e.name);
+        if e.name == "sgd" || e.name == "adam" {
+            assert!(
+                p2.get("b").unwrap().data.iter().all(|x| x.is_nan()),
+                "{}: NaN did not flow",
+                e.name
+            );
+        }
         let mut other = ParamSet::<f64>::new();
         other.push("w", &[35], vec![0.0; 35]).unwrap();
         assert!(
@@ -645,5 +658,18 @@ fn missing_step_inputs_are_errors_naming_them() {
         }
         assert_eq!(params, before, "{}: a failed step changed parameters", e.name);
         assert_eq!(opt.steps(), 0);
+        // `unchecked` does not look: the step runs (NaN flows in, as in PyTorch) and never panics.
+        let mut unchecked = Optimizer::new(e.name, &e.demo_hyper(), &params).unwrap();
+        unchecked.set_nonfinite(NonFinite::Unchecked);
+        let mut p2 = params.clone();
+        let r = step(&mut unchecked, &mut p2, &mut g);
+        assert!(r.is_ok(), "{}: unchecked step failed: {r:?}", e.name);
+        if e.name == "sgd" || e.name == "adam" {
+            assert!(
+                p2.get("b").unwrap().data.iter().all(|x| x.is_nan()),
+                "{}: NaN did not flow",
+                e.name
+            );
+        }
     }
 }

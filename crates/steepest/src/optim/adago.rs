@@ -70,7 +70,7 @@ impl AdaGo {
             weight_decay: r.f64("weight_decay", 0.0)?,
             nesterov: r.bool("nesterov", false)?,
             ns_steps: r.usize("ns_steps", 5)?,
-            ns_coefficients: r.floats("ns_coefficients", [3.4445, -4.7750, 2.0315])?,
+            ns_coefficients: r.floats("ns_coefficients", super::newton_schulz::QUINTIC)?,
         };
         r.non_negative("lr", a.lr)?;
         r.check(

@@ -112,7 +112,7 @@ impl Muon {
         let weight_decay = r.f64("weight_decay", 0.1)?;
         let momentum = r.f64("momentum", 0.95)?;
         let nesterov = r.bool("nesterov", true)?;
-        let ns_coefficients = r.floats("ns_coefficients", [3.4445, -4.7750, 2.0315])?;
+        let ns_coefficients = r.floats("ns_coefficients", super::newton_schulz::QUINTIC)?;
         let eps = r.f64("eps", 1e-7)?;
         let ns_steps = r.usize("ns_steps", 5)?;
         let adjust = r.string("adjust_lr_fn", "original")?;

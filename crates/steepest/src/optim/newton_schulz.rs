@@ -19,6 +19,9 @@
 use crate::algorithm::{Float, Workspace};
 use crate::linalg::MatmulImpl;
 
+/// The quintic coefficients `(a, b, c)`, Muon's and AdaGO's default.
+pub const QUINTIC: [f64; 3] = [3.4445, -4.7750, 2.0315];
+
 /// Orthogonalizes the row-major `rows × cols` matrix `u` into `out` (same shape).
 #[allow(clippy::too_many_arguments)]
 pub fn orthogonalize<F: Float>(
@@ -57,11 +60,12 @@ pub fn orthogonalize<F: Float>(
     }
     let [ca, cb, cc] = coeffs.map(F::from_f64);
     for _ in 0..steps {
-        // A = X Xᵀ
-        F::gemm(how, a, F::ZERO, F::ONE, x, (r, c), false, x, (r, c), true);
+        // A = X Xᵀ and A·A are symmetric: only their lower triangles are
+        // computed (half the flops of two of the three products).
+        F::gemm_symmetric(how, a, F::ZERO, F::ONE, x, (r, c), false, x, (r, c), true);
         // B = b A + c A A
         b.copy_from_slice(a);
-        F::gemm(how, b, cb, cc, a, (r, r), false, a, (r, r), false);
+        F::gemm_symmetric(how, b, cb, cc, a, (r, r), false, a, (r, r), false);
         // X' = a X + B X
         xn.copy_from_slice(x);
         F::gemm(how, xn, ca, F::ONE, b, (r, r), false, x, (r, c), false);
