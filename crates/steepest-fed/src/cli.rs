@@ -1,0 +1,173 @@
+//! `steepest fed …`: the command-line front end (argument parsing lives
+//! here so the CLI binary only forwards its arguments).
+//!
+//! ```text
+//! steepest fed sim [--strategy fedavg] [--clients 1000] [--rounds 20]
+//!     [--participation uniform:100] [--partition iid|dirichlet:A|shards:S]
+//!     [--fraction 1.0] [--local-steps 5] [--batch 16] [--optimizer sgd]
+//!     [--hyper '{"lr":0.1}'] [--opt key=value]... [--attack signflip:10]
+//!     [--malicious 0.2] [--dropout 0.0] [--threads N] [--seed 0]
+//!     [--eval-every 5] [--json PATH]
+//! steepest fed strategies
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::attack::{malicious_set, Attack};
+use crate::logreg::{LogReg, LogRegSpec};
+use crate::participation::Participation;
+use crate::partition::Partition;
+use crate::sim::{self, SimConfig};
+use crate::strategy::{parse_hyper, ClientConfig, Sampling};
+use crate::{algorithms, Error, Result};
+
+const USAGE: &str = "usage: steepest fed sim [--strategy NAME] [--clients N] [--rounds R] \
+[--participation all|uniform:K|bernoulli:P|markov:PI:LAMBDA|cyclic:G|onoff:ON:OFF] \
+[--partition iid|dirichlet:A|shards:S] [--fraction F] [--min-fit N] [--local-steps S] [--batch B] \
+[--optimizer NAME] [--hyper JSON] [--opt KEY=VALUE]... [--attack signflip:S|scale:S|gaussian:SIGMA] \
+[--malicious FRACTION] [--dropout P] [--threads N] [--seed S] [--eval-every E] [--json PATH]\n       \
+steepest fed strategies";
+
+/// Runs `steepest fed ARGS…`; returns the text to print.
+pub fn run(args: &[String]) -> Result<String> {
+    match args.first().map(String::as_str) {
+        Some("sim") => sim_cmd(&args[1..]),
+        Some("strategies") => Ok(
+            "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
+trimmed-mean krum multi-krum\n"
+                .into(),
+        ),
+        Some("serve") | Some("client") => Err(Error::Config(
+            "the networked mode (fed serve / fed client) is not built yet; see the crate README".into(),
+        )),
+        _ => Err(Error::Config(USAGE.into())),
+    }
+}
+
+fn sim_cmd(args: &[String]) -> Result<String> {
+    let mut kv: BTreeMap<String, String> = BTreeMap::new();
+    let mut opts: BTreeMap<String, f64> = BTreeMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        let key = args[i]
+            .strip_prefix("--")
+            .ok_or_else(|| Error::Config(format!("unexpected argument `{}`\n{USAGE}", args[i])))?;
+        let val = args
+            .get(i + 1)
+            .ok_or_else(|| Error::Config(format!("--{key} needs a value")))?
+            .clone();
+        if key == "opt" {
+            let (k, v) = val
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("--opt {val}: expected KEY=VALUE")))?;
+            let v: f64 = v
+                .parse()
+                .map_err(|_| Error::Config(format!("--opt {val}: value must be a number")))?;
+            opts.insert(k.to_string(), v);
+        } else {
+            kv.insert(key.to_string(), val);
+        }
+        i += 2;
+    }
+    let known = [
+        "strategy",
+        "clients",
+        "rounds",
+        "participation",
+        "partition",
+        "fraction",
+        "min-fit",
+        "local-steps",
+        "batch",
+        "optimizer",
+        "hyper",
+        "attack",
+        "malicious",
+        "dropout",
+        "threads",
+        "seed",
+        "eval-every",
+        "json",
+        "samples-per-client",
+    ];
+    if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(Error::Config(format!("unknown option --{k}\n{USAGE}")));
+    }
+    fn num<T: std::str::FromStr>(kv: &BTreeMap<String, String>, k: &str, d: T) -> Result<T> {
+        match kv.get(k) {
+            None => Ok(d),
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::Config(format!("--{k} {v}: not a valid number"))),
+        }
+    }
+    let clients: usize = num(&kv, "clients", 1000)?;
+    let seed: u64 = num(&kv, "seed", 0)?;
+    let spec = LogRegSpec {
+        clients,
+        samples_per_client: num(&kv, "samples-per-client", 50)?,
+        partition: Partition::parse(kv.get("partition").map_or("iid", String::as_str))?,
+        ..LogRegSpec::default()
+    };
+    let workload = LogReg::new(spec, seed)?;
+    let participation = Participation::parse(kv.get("participation").map_or("uniform:100", String::as_str), clients)?;
+    let client = ClientConfig {
+        optimizer: kv.get("optimizer").cloned().unwrap_or_else(|| "sgd".into()),
+        hyper: parse_hyper(kv.get("hyper").map_or(r#"{"lr": 0.1}"#, String::as_str))?,
+        local_steps: num(&kv, "local-steps", 5)?,
+        batch: num(&kv, "batch", 16)?,
+        prox_mu: 0.0,
+    };
+    let sampling = Sampling {
+        fraction: num(&kv, "fraction", 1.0)?,
+        min_fit_clients: num(&kv, "min-fit", 1)?,
+        min_available: 1,
+    };
+    let name = kv.get("strategy").map_or("fedavg", String::as_str);
+    let mut strategy = algorithms::build(name, sampling, client, &opts)?;
+    let malicious: f64 = num(&kv, "malicious", 0.0)?;
+    let attack = match kv.get("attack") {
+        Some(a) => Some((Attack::parse(a)?, malicious_set(clients, malicious, seed))),
+        None if malicious > 0.0 => return Err(Error::Config("--malicious needs --attack".into())),
+        None => None,
+    };
+    let cfg = SimConfig {
+        rounds: num(&kv, "rounds", 20)?,
+        seed,
+        eval_every: num(&kv, "eval-every", 5)?,
+        threads: kv
+            .get("threads")
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(|_| Error::Config("--threads: not a whole number".into()))?,
+        dropout: num(&kv, "dropout", 0.0)?,
+        attack,
+    };
+    if cfg.threads == Some(0) {
+        return Err(Error::Config("--threads must be at least 1".into()));
+    }
+    let report = sim::run(&workload, &mut strategy, &participation, &cfg)?;
+    if let Some(path) = kv.get("json") {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Io(e.to_string()))?;
+        std::fs::write(path, text).map_err(|e| Error::Io(format!("{path}: {e}")))?;
+    }
+    let mut out = format!("strategy {}\n", report.strategy);
+    for r in &report.rounds {
+        if let Some(e) = r.eval {
+            out += &format!(
+                "round {:>4}  results {:>4}  failures {:>3}  train loss {:.4}  test loss {:.4}  accuracy {:.4}\n",
+                r.round, r.results, r.failures, r.train_loss, e.loss, e.accuracy
+            );
+        }
+    }
+    out += &format!(
+        "final accuracy {:.4}  loss {:.4}  |  {} client updates in {:.3} s = {:.0} updates/s  |  model {}\n",
+        report.final_eval.accuracy,
+        report.final_eval.loss,
+        report.client_updates,
+        report.total_seconds,
+        report.updates_per_sec,
+        report.model_hash
+    );
+    Ok(out)
+}
