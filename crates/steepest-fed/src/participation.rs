@@ -102,9 +102,11 @@ impl Participation {
                 on: vec![num(1)? as usize; clients],
                 off: vec![num(2)? as usize; clients],
             },
-            _ => return Err(Error::Config(format!(
+            _ => {
+                return Err(Error::Config(format!(
                 "unknown participation `{s}` (all, uniform:K, bernoulli:P, markov:PI:LAMBDA, cyclic:G, onoff:ON:OFF)"
-            ))),
+            )))
+            }
         };
         p.validate(clients)?;
         Ok(p)

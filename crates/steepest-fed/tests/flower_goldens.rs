@@ -134,3 +134,45 @@ fn aggregation_matches_flower() {
     }
     eprintln!("all {} Flower cases: max relative error {worst:.3e}", files.len());
 }
+
+/// The replay can fail: the paper form of FedAdam (no bias correction) is not
+/// Flower's, and the golden comparison must see the difference.
+#[test]
+fn paper_fedadam_is_not_flowers() {
+    let f = dir().join("fedadam.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+    let shapes: Vec<Vec<usize>> = serde_json::from_value(doc["shapes"].clone()).unwrap();
+    let mut s = algorithms::build(
+        "fedadam",
+        Sampling::default(),
+        ClientConfig::default(),
+        &[("server_lr".to_string(), 0.1), ("tau".to_string(), 1e-9)]
+            .into_iter()
+            .collect(),
+    )
+    .unwrap();
+    let r = &doc["rounds"][0];
+    let global = model(&shapes, &r["global"]);
+    let results: Vec<FitRes> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| FitRes {
+            client: c["client"].as_u64().unwrap() as usize,
+            params: model(&shapes, &c["tensors"]),
+            num_examples: c["num_examples"].as_u64().unwrap(),
+            loss: 0.0,
+        })
+        .collect();
+    let out = s.aggregate_fit(1, &global, &results, &[]).unwrap();
+    let want = model(&shapes, &r["expected"]);
+    let worst = out
+        .iter()
+        .zip(want.iter())
+        .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() / y.abs()))
+        .fold(0.0f64, f64::max);
+    assert!(
+        worst > 1e-3,
+        "paper-form FedAdam unexpectedly matched Flower ({worst:e})"
+    );
+}
