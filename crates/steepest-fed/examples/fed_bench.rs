@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         r.client_updates,
         r.total_seconds,
         r.updates_per_sec,
-        rayon::current_num_threads(),
+        threads.unwrap_or_else(rayon::current_num_threads),
         r.final_eval.accuracy,
         r.model_hash
     );

@@ -34,7 +34,7 @@ pub fn run(args: &[String]) -> Result<String> {
         Some("sim") => sim_cmd(&args[1..]),
         Some("strategies") => Ok(
             "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
-trimmed-mean krum multi-krum\n"
+trimmed-mean krum multi-krum fedau cyclic-fedavg\n"
                 .into(),
         ),
         Some("serve") | Some("client") => Err(Error::Config(
@@ -124,6 +124,7 @@ fn sim_cmd(args: &[String]) -> Result<String> {
         min_available: 1,
     };
     let name = kv.get("strategy").map_or("fedavg", String::as_str);
+    opts.entry("clients".to_string()).or_insert(clients as f64);
     let mut strategy = algorithms::build(name, sampling, client, &opts)?;
     let malicious: f64 = num(&kv, "malicious", 0.0)?;
     let attack = match kv.get("attack") {

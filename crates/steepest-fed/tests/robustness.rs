@@ -12,6 +12,7 @@
 //!   inflates the weights, and a softmax classifier's argmax is scale
 //!   invariant) it loses at least `FEDAVG_DROP_SCALE` accuracy and its test
 //!   loss grows at least 5×.
+//!
 //! Run with `--nocapture` to see the measured numbers.
 
 use steepest_fed::algorithms;

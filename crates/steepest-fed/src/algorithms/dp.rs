@@ -34,7 +34,7 @@ pub struct DpFixedClipping<S> {
 impl<S: Strategy> DpFixedClipping<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, clip: f64, noise_multiplier: f64, seed: u64) -> Result<Self> {
-        if !(clip > 0.0 && clip.is_finite()) || !(noise_multiplier >= 0.0 && noise_multiplier.is_finite()) {
+        if !(clip > 0.0 && clip.is_finite() && noise_multiplier >= 0.0 && noise_multiplier.is_finite()) {
             return Err(Error::Config(format!(
                 "dp needs clip > 0 and noise_multiplier ≥ 0, got {clip}, {noise_multiplier}"
             )));

@@ -20,7 +20,7 @@ use crate::{Error, Result};
 
 /// FedAvgM over `inner` (usually FedAvg).
 pub fn fedavgm<S: Strategy + 'static>(inner: S, server_lr: f64, momentum: f64) -> Result<Box<dyn Strategy>> {
-    if !(server_lr > 0.0 && server_lr.is_finite()) || !(0.0..1.0).contains(&momentum) {
+    if !(server_lr > 0.0 && server_lr.is_finite() && (0.0..1.0).contains(&momentum)) {
         return Err(Error::Config(format!(
             "fedavgm needs server_lr > 0 and momentum in [0, 1), got {server_lr}, {momentum}"
         )));

@@ -35,7 +35,7 @@ impl YogiServer {
     /// Validated Yogi server.
     pub fn new(eta: f64, betas: (f64, f64), tau: f64) -> Result<Self> {
         let ok = |b: f64| (0.0..1.0).contains(&b);
-        if !(eta > 0.0 && eta.is_finite()) || !ok(betas.0) || !ok(betas.1) || !(tau >= 0.0) {
+        if !(eta > 0.0 && eta.is_finite() && ok(betas.0) && ok(betas.1) && tau >= 0.0) {
             return Err(Error::Config(format!(
                 "fedyogi needs eta > 0, betas in [0, 1), tau ≥ 0; got {eta}, {betas:?}, {tau}"
             )));

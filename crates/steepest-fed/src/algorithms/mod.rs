@@ -4,9 +4,11 @@
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
 
+pub mod cyclic;
 pub mod dp;
 pub mod fedadagrad;
 pub mod fedadam;
+pub mod fedau;
 pub mod fedavg;
 pub mod fedavgm;
 pub mod fedopt;
@@ -27,9 +29,11 @@ use crate::{Error, Result};
 
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
-/// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`.
-/// `opts` holds the strategy's options (`server_lr`, `momentum`, `mu`, `beta`,
-/// `f`, `keep`, `tau`, `beta1`, `beta2`), each with the Flower default.
+/// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
+/// `cyclic-fedavg`. `opts` holds the strategy's options (`server_lr`,
+/// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
+/// and `cutoff` for FedAU, `m` for cyclic FedAvg), each with the Flower
+/// default where Flower has the strategy.
 pub fn build(
     name: &str,
     sampling: Sampling,
@@ -76,9 +80,20 @@ pub fn build(
                 keep: if name == "krum" { 0 } else { get("keep", 1.0) as usize },
             },
         )?),
+        "fedau" => Box::new(fedau::FedAu::new(
+            get("clients", 0.0) as usize,
+            client,
+            get("server_lr", 1.0),
+            opts.get("cutoff").map_or(u64::MAX, |&k| k as u64),
+        )?),
+        "cyclic-fedavg" => Box::new(cyclic::CyclicFedAvg::new(
+            get("m", 10.0) as usize,
+            get("server_lr", 1.0),
+            client,
+        )?),
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg)"
             )))
         }
     })
