@@ -103,6 +103,11 @@ impl LogReg {
         })
     }
 
+    /// The label of training sample `i`.
+    pub fn label(&self, i: usize) -> usize {
+        self.y[i]
+    }
+
     /// The zero model.
     pub fn init(&self) -> Model {
         let (d, c) = (self.spec.features, self.spec.classes);
