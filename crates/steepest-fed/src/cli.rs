@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! steepest fed sim [--strategy fedavg] [--clients 1000] [--rounds 20]
-//!     [--participation uniform:100] [--partition iid|dirichlet:A|shards:S]
+//!     [--participation uniform:100] [--partition iid|dirichlet:A|shards:S] [--shift shift:K:P]
 //!     [--fraction 1.0] [--local-steps 5] [--batch 16] [--optimizer sgd]
 //!     [--hyper '{"lr":0.1}'] [--opt key=value]... [--attack signflip:10]
 //!     [--malicious 0.2] [--dropout 0.0] [--threads N] [--seed 0]
@@ -16,14 +16,14 @@ use std::collections::BTreeMap;
 use crate::attack::{malicious_set, Attack};
 use crate::logreg::{LogReg, LogRegSpec};
 use crate::participation::Participation;
-use crate::partition::Partition;
+use crate::partition::{ClusterShift, Partition};
 use crate::sim::{self, SimConfig};
 use crate::strategy::{parse_hyper, ClientConfig, Sampling};
 use crate::{algorithms, Error, Result};
 
 const USAGE: &str = "usage: steepest fed sim [--strategy NAME] [--clients N] [--rounds R] \
 [--participation all|uniform:K|bernoulli:P|markov:PI:LAMBDA|cyclic:G|onoff:ON:OFF] \
-[--partition iid|dirichlet:A|shards:S] [--fraction F] [--min-fit N] [--local-steps S] [--batch B] \
+[--partition iid|dirichlet:A|shards:S] [--shift shift:K:P] [--fraction F] [--min-fit N] [--local-steps S] [--batch B] \
 [--optimizer NAME] [--hyper JSON] [--opt KEY=VALUE]... [--attack signflip:S|scale:S|gaussian:SIGMA] \
 [--malicious FRACTION] [--dropout P] [--threads N] [--seed S] [--eval-every E] [--json PATH]\n       \
 steepest fed strategies";
@@ -89,6 +89,7 @@ fn sim_cmd(args: &[String]) -> Result<String> {
         "eval-every",
         "json",
         "samples-per-client",
+        "shift",
     ];
     if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(Error::Config(format!("unknown option --{k}\n{USAGE}")));
@@ -107,6 +108,7 @@ fn sim_cmd(args: &[String]) -> Result<String> {
         clients,
         samples_per_client: num(&kv, "samples-per-client", 50)?,
         partition: Partition::parse(kv.get("partition").map_or("iid", String::as_str))?,
+        shift: kv.get("shift").map(|s| ClusterShift::parse(s)).transpose()?,
         ..LogRegSpec::default()
     };
     let workload = LogReg::new(spec, seed)?;

@@ -14,7 +14,7 @@
 
 use steepest::{GradSet, Optimizer};
 
-use crate::partition::Partition;
+use crate::partition::{ClusterShift, Partition};
 use crate::rng::{Purpose, Rng};
 use crate::strategy::{Evaluation, FitIns, FitRes, Model};
 use crate::{Error, Result};
@@ -36,6 +36,8 @@ pub struct LogRegSpec {
     pub test: usize,
     /// Partition.
     pub partition: Partition,
+    /// Distribution shift over time (None = static data).
+    pub shift: Option<ClusterShift>,
 }
 
 impl Default for LogRegSpec {
@@ -48,6 +50,7 @@ impl Default for LogRegSpec {
             separation: 0.6,
             test: 5000,
             partition: Partition::Iid,
+            shift: None,
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct LogReg {
     test_y: Vec<usize>,
     /// Sample indices per client.
     pub parts: Vec<Vec<usize>>,
+    seed: u64,
 }
 
 fn draw(rng: &mut Rng, means: &[f64], n: usize, d: usize, c: usize) -> (Vec<f64>, Vec<usize>) {
@@ -93,7 +97,11 @@ impl LogReg {
         let mut trng = Rng::stream(seed, Purpose::Data, 1, 0);
         let (test_x, test_y) = draw(&mut trng, &means, spec.test, d, c);
         let parts = spec.partition.split(&y, c, spec.clients, seed)?;
+        if let Some(sh) = &spec.shift {
+            sh.validate()?;
+        }
         Ok(LogReg {
+            seed,
             spec,
             x,
             y,
@@ -118,15 +126,25 @@ impl LogReg {
     }
 
     /// Mean loss and gradient over `rows` (gradient written into `gw`, `gb`).
-    fn loss_grad(&self, w: &[f64], b: &[f64], rows: &[usize], gw: &mut [f64], gb: &mut [f64], z: &mut [f64]) -> f64 {
+    #[allow(clippy::too_many_arguments)]
+    fn loss_grad(
+        &self,
+        (x, y): (&[f64], &[usize]),
+        w: &[f64],
+        b: &[f64],
+        rows: &[usize],
+        gw: &mut [f64],
+        gb: &mut [f64],
+        z: &mut [f64],
+    ) -> f64 {
         let (d, c) = (self.spec.features, self.spec.classes);
         gw.iter_mut().for_each(|v| *v = 0.0);
         gb.iter_mut().for_each(|v| *v = 0.0);
         let inv = 1.0 / rows.len() as f64;
         let mut loss = 0.0;
         for &i in rows {
-            let xi = &self.x[i * d..(i + 1) * d];
-            let yi = self.y[i];
+            let xi = &x[i * d..(i + 1) * d];
+            let yi = y[i];
             let lse = logits(w, b, xi, z, d, c);
             loss += lse - z[yi];
             for k in 0..c {
@@ -163,6 +181,22 @@ impl LogReg {
         grads.insert("w", vec![0.0; c * d]);
         grads.insert("b", vec![0.0; c]);
         let mut rng = Rng::stream(seed, Purpose::Train, ins.client as u64, ins.round);
+        // Under a shift, the client's data this round are its samples seen
+        // through its current cluster's rotation; rows then index that copy.
+        let shifted = self.spec.shift.as_ref().map(|sh| {
+            let k = sh.cluster(ins.client, ins.round, self.seed);
+            let perm = sh.permutation(k, d, self.seed);
+            let mut lx = Vec::with_capacity(rows.len() * d);
+            for &i in rows {
+                lx.extend(perm.iter().map(|&j| self.x[i * d + j]));
+            }
+            let ly: Vec<usize> = rows.iter().map(|&i| self.y[i]).collect();
+            (lx, ly, (0..rows.len()).collect::<Vec<usize>>())
+        });
+        let (data, rows): ((&[f64], &[usize]), &[usize]) = match &shifted {
+            Some((lx, ly, idx)) => ((lx, ly), idx),
+            None => ((&self.x, &self.y), rows),
+        };
         let bsz = if cfg.batch == 0 { rows.len() } else { cfg.batch };
         let mut batch = vec![0usize; bsz];
         let mut z = vec![0.0; c];
@@ -181,7 +215,7 @@ impl LogReg {
             let mut gb = grads.remove("b").expect("inserted");
             let w = &params.get("w").expect("w").data;
             let b = &params.get("b").expect("b").data;
-            total += self.loss_grad(w, b, &batch, &mut gw, &mut gb, &mut z);
+            total += self.loss_grad(data, w, b, &batch, &mut gw, &mut gb, &mut z);
             if cfg.prox_mu > 0.0 {
                 for (g, (x, x0)) in gw.iter_mut().zip(w.iter().zip(&w0)) {
                     *g += cfg.prox_mu * (x - x0);
@@ -202,15 +236,37 @@ impl LogReg {
         })
     }
 
-    /// Test loss and accuracy.
+    /// Test loss and accuracy (under a shift: the mean over clusters, the
+    /// test set seen through each cluster's rotation).
     pub fn evaluate(&self, model: &Model) -> Evaluation {
+        let d = self.spec.features;
+        let Some(sh) = &self.spec.shift else {
+            return self.evaluate_on(model, &self.test_x);
+        };
+        let k = sh.clusters;
+        let (mut loss, mut acc) = (0.0, 0.0);
+        for c in 0..k {
+            let perm = sh.permutation(c, d, self.seed);
+            let tx: Vec<f64> = self
+                .test_x
+                .chunks(d)
+                .flat_map(|row| perm.iter().map(|&j| row[j]).collect::<Vec<_>>())
+                .collect();
+            let e = self.evaluate_on(model, &tx);
+            loss += e.loss / k as f64;
+            acc += e.accuracy / k as f64;
+        }
+        Evaluation { loss, accuracy: acc }
+    }
+
+    fn evaluate_on(&self, model: &Model, test_x: &[f64]) -> Evaluation {
         let (d, c) = (self.spec.features, self.spec.classes);
         let w = &model.get("w").expect("w").data;
         let b = &model.get("b").expect("b").data;
         let mut z = vec![0.0; c];
         let (mut loss, mut hits) = (0.0, 0usize);
         for (i, &yi) in self.test_y.iter().enumerate() {
-            let lse = logits(w, b, &self.test_x[i * d..(i + 1) * d], &mut z, d, c);
+            let lse = logits(w, b, &test_x[i * d..(i + 1) * d], &mut z, d, c);
             loss += lse - z[yi];
             let arg = (0..c).fold(0, |a, k| if z[k] > z[a] { k } else { a });
             hits += usize::from(arg == yi);

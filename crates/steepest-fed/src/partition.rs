@@ -215,3 +215,106 @@ mod tests {
         assert!(Partition::Shards { per_client: 5 }.split(&[0, 1], 2, 2, 1).is_err());
     }
 }
+
+/// Distribution shift over time (for client-driven FL): `clusters` feature
+/// rotations (cluster 0 is the identity, cluster `k > 0` a seeded permutation
+/// of the feature coordinates — a rotation that keeps Gaussian data Gaussian,
+/// as rotated MNIST keeps digits digits); each client starts in a seeded
+/// cluster and, at every round, moves to another uniformly chosen cluster with
+/// probability `switch_prob` (from its stream `(seed, Partition, client, round)`),
+/// so a client's cluster at round `t` depends only on its own draws.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterShift {
+    /// Number of clusters K ≥ 1.
+    pub clusters: usize,
+    /// Per-round switching probability in [0, 1].
+    pub switch_prob: f64,
+}
+
+impl ClusterShift {
+    /// Parses `shift:K:P`.
+    pub fn parse(s: &str) -> Result<ClusterShift> {
+        let p: Vec<&str> = s.split(':').collect();
+        let bad = || Error::Config(format!("shift `{s}`: expected shift:CLUSTERS:SWITCH_PROB"));
+        if p.len() != 3 || p[0] != "shift" {
+            return Err(bad());
+        }
+        let c = ClusterShift {
+            clusters: p[1].parse().map_err(|_| bad())?,
+            switch_prob: p[2].parse().map_err(|_| bad())?,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<()> {
+        if self.clusters == 0 || !(0.0..=1.0).contains(&self.switch_prob) {
+            return Err(Error::Config(format!(
+                "shift needs ≥ 1 cluster and switch_prob in [0, 1], got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The cluster of `client` in `round` (round 0 = the start).
+    pub fn cluster(&self, client: usize, round: u64, seed: u64) -> usize {
+        let k = self.clusters;
+        let mut c = Rng::stream(seed, Purpose::Partition, client as u64, u64::MAX).below(k);
+        if k == 1 {
+            return 0;
+        }
+        for t in 1..=round {
+            let mut r = Rng::stream(seed, Purpose::Partition, client as u64, t);
+            if r.bernoulli(self.switch_prob) {
+                c = (c + 1 + r.below(k - 1)) % k;
+            }
+        }
+        c
+    }
+
+    /// Cluster `k`'s feature permutation of `d` coordinates (`x'_j = x_{perm[j]}`).
+    pub fn permutation(&self, k: usize, d: usize, seed: u64) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..d).collect();
+        if k > 0 {
+            Rng::stream(seed, Purpose::Partition, u64::MAX - 1, k as u64).shuffle(&mut p);
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::*;
+
+    #[test]
+    fn clusters_switch_at_the_stated_rate() {
+        let s = ClusterShift {
+            clusters: 4,
+            switch_prob: 0.1,
+        };
+        let (mut switches, mut steps) = (0, 0);
+        for c in 0..50 {
+            let mut prev = s.cluster(c, 0, 1);
+            for t in 1..200 {
+                let now = s.cluster(c, t, 1);
+                assert!(now < 4);
+                switches += usize::from(now != prev);
+                steps += 1;
+                prev = now;
+            }
+        }
+        let rate = switches as f64 / steps as f64;
+        assert!((rate - 0.1).abs() < 0.015, "switch rate {rate}");
+        let never = ClusterShift {
+            clusters: 3,
+            switch_prob: 0.0,
+        };
+        assert_eq!(never.cluster(5, 0, 2), never.cluster(5, 100, 2));
+        assert_eq!(s.permutation(0, 5, 1), vec![0, 1, 2, 3, 4]);
+        assert_ne!(s.permutation(1, 20, 1), s.permutation(2, 20, 1));
+        assert!(ClusterShift::parse("shift:0:0.1").is_err());
+        assert!(ClusterShift::parse("shift:2:1.5").is_err());
+        assert_eq!(ClusterShift::parse("shift:2:0.5").unwrap().clusters, 2);
+    }
+}

@@ -191,3 +191,42 @@ fn robust_rule_validation() {
     assert_eq!(rep.rounds[0].failures, 10);
     assert!(!rep.rounds[0].updated);
 }
+
+#[test]
+fn cluster_shift_changes_the_data_over_time() {
+    use steepest_fed::partition::ClusterShift;
+    let mk = |shift: Option<ClusterShift>| {
+        LogReg::new(
+            LogRegSpec {
+                clients: 80,
+                samples_per_client: 40,
+                test: 2000,
+                shift,
+                ..LogRegSpec::default()
+            },
+            3,
+        )
+        .unwrap()
+    };
+    let cfg = SimConfig {
+        rounds: 20,
+        seed: 1,
+        ..SimConfig::default()
+    };
+    let p = Participation::All;
+    let still = run(&mk(None), "fedavg", &[], &p, cfg.clone());
+    let shift = Some(ClusterShift {
+        clusters: 4,
+        switch_prob: 0.1,
+    });
+    let moving = run(&mk(shift.clone()), "fedavg", &[], &p, cfg.clone());
+    let again = run(&mk(shift), "fedavg", &[], &p, cfg);
+    assert_eq!(moving.model_hash, again.model_hash);
+    // One global model cannot serve four feature rotations at once.
+    assert!(
+        moving.final_eval.accuracy < still.final_eval.accuracy - 0.1,
+        "shifted {} vs static {}",
+        moving.final_eval.accuracy,
+        still.final_eval.accuracy
+    );
+}
