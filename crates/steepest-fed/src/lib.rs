@@ -12,11 +12,14 @@
 //!   (rayon), deterministic for a seed whatever the thread count.
 //! - [`logreg`]: the multinomial logistic-regression workload.
 //! - [`attack`]: poisoning clients (sign flip, scaling, Gaussian).
+//! - [`asynch`]: asynchronous clients with shifted-exponential compute delays
+//!   on simulated time, buffered aggregation (FedBuff / FedAST's update).
 //!
 //! Every sum over clients runs in increasing client id, so a result never
 //! depends on arrival order or thread scheduling.
 
 pub mod algorithms;
+pub mod asynch;
 pub mod attack;
 pub mod cli;
 pub mod logreg;

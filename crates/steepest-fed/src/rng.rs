@@ -29,6 +29,8 @@ pub enum Purpose {
     Noise = 8,
     /// Simulated dropouts.
     Dropout = 9,
+    /// Asynchronous compute delays.
+    Delay = 10,
 }
 
 fn splitmix(x: &mut u64) -> u64 {
