@@ -23,6 +23,7 @@ pub mod asynch;
 pub mod attack;
 pub mod cli;
 pub mod logreg;
+pub mod net;
 pub mod participation;
 pub mod partition;
 pub mod rng;
