@@ -108,7 +108,7 @@ enum Command {
     /// Rényi-DP accounting for DP-SGD (sampled Gaussian mechanism), as opacus's RDP accountant.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
-    /// Federated learning: `steepest fed sim …` (simulator), `steepest fed strategies`.
+    /// Federated learning: `steepest fed sim|serve|client|tokens|strategies …` (see `steepest fed help`).
     Fed {
         /// Arguments for steepest-fed (see `steepest fed help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

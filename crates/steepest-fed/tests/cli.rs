@@ -55,3 +55,40 @@ fn bad_arguments_are_errors_not_panics() {
     }
     assert!(run(&args("strategies")).unwrap().contains("fedau"));
 }
+
+#[test]
+fn serve_and_clients_over_the_cli_match_sim() {
+    let dir = std::env::temp_dir().join(format!("steepest-fed-cli-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toks = dir.join("tokens.txt");
+    run(&args(&format!("tokens --clients 8 --out {}", toks.display()))).unwrap();
+    let text = std::fs::read_to_string(&toks).unwrap();
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let common = "--clients 8 --samples-per-client 30 --partition dirichlet:0.5 --seed 4";
+    let strat = "--strategy fedavgm --opt momentum=0.5 --participation bernoulli:0.7 --fraction 0.5 --rounds 4";
+    let serve = {
+        let a = args(&format!(
+            "serve --port {port} --tokens {} {common} {strat} --round-timeout-ms 20000",
+            toks.display()
+        ));
+        std::thread::spawn(move || run(&a))
+    };
+    let clients: Vec<_> = text
+        .lines()
+        .map(|l| {
+            let (id, tok) = l.split_once(' ').unwrap();
+            let a = args(&format!(
+                "client --server 127.0.0.1:{port} --id {id} --token {tok} {common}"
+            ));
+            std::thread::spawn(move || run(&a))
+        })
+        .collect();
+    let served = serve.join().unwrap().unwrap();
+    for c in clients {
+        c.join().unwrap().unwrap();
+    }
+    let sim = run(&args(&format!("sim {common} {strat} --eval-every 0"))).unwrap();
+    let hash = |s: &str| s.rsplit("model ").next().unwrap().trim().to_string();
+    assert_eq!(hash(&served), hash(&sim), "served:\n{served}\nsim:\n{sim}");
+    std::fs::remove_dir_all(&dir).ok();
+}
