@@ -19,10 +19,14 @@
 //! become [`Failure`]s), sorts results by client id and calls `aggregate_fit`;
 //! clients train with the workload's own `fit` and the same seed, so a
 //! networked run gives the simulator's global model bit for bit. After every
-//! round the server commits `{round, model}` to `state_dir/state.json` (write
-//! then rename); a restarted server resumes after the last committed round.
-//! Strategy state (server-optimizer moments) is not persisted yet, so resuming
-//! is exact for stateless strategies (FedAvg, FedProx, median, trimmed mean, Krum).
+//! round the server commits the strategy's state ([`Strategy::state_bytes`]:
+//! server-optimizer moments and step counts in steepest's optimizer-state
+//! format, FedYogi's moments, FedAU's interval statistics) to
+//! `state_dir/strategy-<round>.state`, then `{round, model, strategy_state}`
+//! to `state_dir/state.json` (each written then renamed, so `state.json`
+//! always names a complete state file); a restarted server resumes after the
+//! last committed round with the strategy exactly as it was, so a resumed run
+//! equals an uninterrupted one bit for bit, stateful strategies included.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -196,6 +200,9 @@ impl Revoker {
 struct Committed {
     round: u64,
     model: Vec<WireTensor>,
+    /// File (in the state directory) with the strategy's state; None = stateless.
+    #[serde(default)]
+    strategy_state: Option<String>,
 }
 
 impl Server {
@@ -260,7 +267,19 @@ impl Server {
             }
         });
         let (mut global, start) = match self.load()? {
-            Some((r, m)) => (m, r),
+            Some((r, m, state)) => {
+                match (state, strategy.state_bytes()?.is_some()) {
+                    (Some(bytes), _) => strategy.load_state_bytes(&m, &bytes)?,
+                    (None, true) if r > 0 => {
+                        return Err(Error::Config(format!(
+                            "committed round {r} has no state for strategy `{}`: cannot resume it exactly",
+                            strategy.name()
+                        )))
+                    }
+                    (None, _) => {}
+                }
+                (m, r)
+            }
             None => (init, 0),
         };
         let mut avail = participation.start(clients, self.cfg.seed)?;
@@ -313,7 +332,7 @@ impl Server {
                 Err(Error::NoResults { .. }) => {}
                 Err(e) => return Err(e),
             }
-            self.commit(t, &global)?;
+            self.commit(t, &global, strategy.state_bytes()?)?;
         }
         let log = {
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,7 +349,7 @@ impl Server {
         })
     }
 
-    fn load(&self) -> Result<Option<(u64, Model)>> {
+    fn load(&self) -> Result<Option<(u64, Model, Option<Vec<u8>>)>> {
         let Some(dir) = &self.cfg.state_dir else {
             return Ok(None);
         };
@@ -341,20 +360,44 @@ impl Server {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         let c: Committed = serde_json::from_str(&text)
             .map_err(|e| Error::Io(format!("{}: not a committed round: {e}", path.display())))?;
-        Ok(Some((c.round, from_wire(&c.model)?)))
+        let state = match &c.strategy_state {
+            Some(name) => {
+                let p = dir.join(name);
+                Some(std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))?)
+            }
+            None => None,
+        };
+        Ok(Some((c.round, from_wire(&c.model)?, state)))
     }
 
-    fn commit(&self, round: u64, model: &Model) -> Result<()> {
+    fn commit(&self, round: u64, model: &Model, state: Option<Vec<u8>>) -> Result<()> {
         let Some(dir) = &self.cfg.state_dir else { return Ok(()) };
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-        let tmp = dir.join("state.json.tmp");
+        let write = |name: &str, bytes: &[u8]| -> Result<()> {
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, bytes).map_err(|e| Error::Io(format!("{}: {e}", tmp.display())))?;
+            std::fs::rename(&tmp, dir.join(name)).map_err(|e| Error::Io(e.to_string()))
+        };
+        let state_name = match state {
+            Some(bytes) => {
+                let name = format!("strategy-{round}.state");
+                write(&name, &bytes)?;
+                Some(name)
+            }
+            None => None,
+        };
         let text = serde_json::to_string(&Committed {
             round,
             model: to_wire(model),
+            strategy_state: state_name,
         })
         .map_err(|e| Error::Io(e.to_string()))?;
-        std::fs::write(&tmp, text).map_err(|e| Error::Io(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, dir.join("state.json")).map_err(|e| Error::Io(e.to_string()))
+        write("state.json", text.as_bytes())?;
+        // The previous round's state file is no longer named by state.json.
+        if round > 1 {
+            let _ = std::fs::remove_file(dir.join(format!("strategy-{}.state", round - 1)));
+        }
+        Ok(())
     }
 }
 

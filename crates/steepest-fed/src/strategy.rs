@@ -109,6 +109,21 @@ pub trait Strategy: Send {
     fn evaluate(&self, _round: u64, _global: &Model) -> Option<Evaluation> {
         None
     }
+    /// Server-side state that must survive a server restart (server-optimizer
+    /// moments, online weights), as bytes; `None` for a stateless strategy
+    /// (the default). Written with every committed round.
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// Restores what [`Strategy::state_bytes`] wrote; `global` is the
+    /// committed model (optimizer state binds to its tensors). A stateless
+    /// strategy refuses state.
+    fn load_state_bytes(&mut self, _global: &Model, _bytes: &[u8]) -> Result<()> {
+        Err(Error::Config(format!(
+            "strategy `{}` keeps no state to restore",
+            self.name()
+        )))
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -123,6 +138,12 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     }
     fn evaluate(&self, round: u64, global: &Model) -> Option<Evaluation> {
         (**self).evaluate(round, global)
+    }
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        (**self).state_bytes()
+    }
+    fn load_state_bytes(&mut self, global: &Model, bytes: &[u8]) -> Result<()> {
+        (**self).load_state_bytes(global, bytes)
     }
 }
 

@@ -185,37 +185,96 @@ fn bad_clients_are_refused_and_rounds_go_on() {
     assert_eq!(rep.rounds_run, 4);
 }
 
-#[test]
-fn restarted_server_resumes_from_its_last_committed_round() {
-    let dir = std::env::temp_dir().join(format!("steepest-fed-net-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// Rounds 1..=3 on one server, then 4..=6 on a fresh server process (fresh
+/// strategy object) over the same state directory; returns the second report.
+fn run_with_restart(name: &str, dir: &std::path::Path) -> steepest_fed::net::NetReport {
+    let _ = std::fs::remove_dir_all(dir);
     // First server: rounds 1..=3, then it stops (as if killed after committing round 3).
-    let server = Server::bind(config(3, Some(dir.clone()), 20_000)).unwrap();
+    let server = Server::bind(config(3, Some(dir.to_path_buf()), 20_000)).unwrap();
     let addr = server.addr().unwrap();
     let hs = clients(&addr, 0..N);
     let w = workload();
-    let mut s = strategy("fedavg");
+    let mut s = strategy(name);
     let first = server.run(&mut s, &participation(), N, w.init()).unwrap();
     for h in hs {
         h.join().unwrap();
     }
     assert_eq!(first.rounds_run, 3);
     // A new server process with the same state directory runs rounds 4..=6.
-    let server = Server::bind(config(6, Some(dir.clone()), 20_000)).unwrap();
+    let server = Server::bind(config(6, Some(dir.to_path_buf()), 20_000)).unwrap();
     let addr = server.addr().unwrap();
     let hs = clients(&addr, 0..N);
-    let mut s = strategy("fedavg");
+    let mut s = strategy(name);
     let second = server.run(&mut s, &participation(), N, w.init()).unwrap();
     for h in hs {
         h.join().unwrap();
     }
     assert_eq!(second.resumed_after, 3);
     assert_eq!(second.rounds_run, 3);
+    second
+}
+
+#[test]
+fn restarted_server_resumes_from_its_last_committed_round() {
+    let dir = std::env::temp_dir().join(format!("steepest-fed-net-{}", std::process::id()));
+    let second = run_with_restart("fedavg", &dir);
     assert_eq!(
         second.model_hash,
         sim_hash("fedavg", 6),
         "resumed run vs uninterrupted simulation"
     );
+    // FedAvg keeps no state, so none is written.
+    assert!(!dir.join("strategy-6.state").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn restarted_server_restores_server_optimizer_state() {
+    for name in ["fedadam", "fedyogi", "fedavgm"] {
+        let dir = std::env::temp_dir().join(format!("steepest-fed-net-{name}-{}", std::process::id()));
+        let second = run_with_restart(name, &dir);
+        assert_eq!(
+            second.model_hash,
+            sim_hash(name, 6),
+            "{name}: resumed run vs uninterrupted simulation"
+        );
+        // Only the last committed round's state file is kept.
+        assert!(dir.join("strategy-6.state").exists(), "{name}");
+        assert!(!dir.join("strategy-5.state").exists(), "{name}");
+        if name == "fedadam" {
+            // The server optimizer's state is steepest's optimizer-state file,
+            // after a 1-byte "no inner state" tag.
+            let bytes = std::fs::read(dir.join("strategy-6.state")).unwrap();
+            assert_eq!(bytes[0], 0);
+            let meta = steepest::state::read_metadata(&bytes[1..]).unwrap();
+            assert_eq!(meta["format"], steepest::state::FORMAT);
+            assert_eq!(meta["optimizer"], "adam");
+            assert_eq!(meta["steps"], "6");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn a_stateful_strategy_refuses_a_commit_without_its_state() {
+    let dir = std::env::temp_dir().join(format!("steepest-fed-net-nostate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A round committed by a stateless run (or an older server): no strategy state.
+    let model: Vec<serde_json::Value> = workload()
+        .init()
+        .iter()
+        .map(|p| serde_json::json!({"name": p.name, "shape": p.shape, "data": p.data}))
+        .collect();
+    let text = serde_json::json!({"round": 2, "model": model}).to_string();
+    std::fs::write(dir.join("state.json"), text).unwrap();
+    let server = Server::bind(config(4, Some(dir.clone()), 1_000)).unwrap();
+    let mut s = strategy("fedadam");
+    let err = server
+        .run(&mut s, &participation(), N, workload().init())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot resume it exactly"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -77,6 +77,12 @@ impl<S: Strategy> Strategy for DpFixedClipping<S> {
     fn configure_fit(&mut self, round: u64, available: &[usize], seed: u64) -> Result<Vec<FitIns>> {
         self.inner.configure_fit(round, available, seed)
     }
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.inner.state_bytes()
+    }
+    fn load_state_bytes(&mut self, global: &Model, bytes: &[u8]) -> Result<()> {
+        self.inner.load_state_bytes(global, bytes)
+    }
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
         check_results(global, results)?;
         let clipped = results

@@ -90,6 +90,28 @@ impl Strategy for FedAu {
             .collect())
     }
 
+    /// JSON `[since, interval_sum, interval_count]` (exact f64 round-trip).
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        serde_json::to_vec(&(&self.since, &self.interval_sum, &self.interval_count))
+            .map(Some)
+            .map_err(|e| Error::Io(e.to_string()))
+    }
+
+    fn load_state_bytes(&mut self, _global: &Model, bytes: &[u8]) -> Result<()> {
+        type State = (Vec<u64>, Vec<f64>, Vec<u64>);
+        let (since, sum, count): State =
+            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("fedau state: {e}")))?;
+        if since.len() != self.clients || sum.len() != self.clients || count.len() != self.clients {
+            return Err(Error::Config(format!(
+                "fedau state is for {} clients, expected {}",
+                since.len(),
+                self.clients
+            )));
+        }
+        (self.since, self.interval_sum, self.interval_count) = (since, sum, count);
+        Ok(())
+    }
+
     fn aggregate_fit(
         &mut self,
         round: u64,

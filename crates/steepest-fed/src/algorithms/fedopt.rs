@@ -26,6 +26,10 @@ pub trait ServerOptimizer: Send {
     fn name(&self) -> String;
     /// One server step in `round` (1-based).
     fn step(&mut self, round: u64, x: &mut Model, pseudo_grad: &Model) -> Result<()>;
+    /// The optimizer state (moments, step counts) as bytes, for a server restart.
+    fn state_bytes(&self) -> Result<Vec<u8>>;
+    /// Restores [`ServerOptimizer::state_bytes`]; `x` is the committed global model.
+    fn load_state_bytes(&mut self, x: &Model, bytes: &[u8]) -> Result<()>;
 }
 
 /// A per-round multiplier on the server learning rate.
@@ -113,6 +117,26 @@ impl ServerOptimizer for RegistryServerOpt {
         opt.step(x, &mut self.grads)?;
         Ok(())
     }
+
+    /// steepest's optimizer-state file (`steepest::state`: safetensors plus
+    /// checked metadata); empty before the first step.
+    fn state_bytes(&self) -> Result<Vec<u8>> {
+        match &self.opt {
+            Some(opt) => Ok(opt.state_to_bytes()?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn load_state_bytes(&mut self, x: &Model, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            self.opt = None;
+            return Ok(());
+        }
+        let mut opt = self.spec.clone().build(x)?;
+        opt.load_state_bytes(bytes)?;
+        self.opt = Some(opt);
+        Ok(())
+    }
 }
 
 /// The FedOpt decorator: inner aggregate `x̄`, then a server step on `x − x̄`.
@@ -159,5 +183,36 @@ impl<S: Strategy> Strategy for FedOpt<S> {
     }
     fn evaluate(&self, round: u64, global: &Model) -> Option<crate::strategy::Evaluation> {
         self.inner.evaluate(round, global)
+    }
+    /// Length-prefixed: the inner strategy's state (if any), then the server optimizer's.
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let inner = self.inner.state_bytes()?;
+        let server = self.server.state_bytes()?;
+        let mut out = Vec::with_capacity(17 + server.len() + inner.as_ref().map_or(0, Vec::len));
+        match inner {
+            Some(b) => {
+                out.push(1);
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(&b);
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&server);
+        Ok(Some(out))
+    }
+    fn load_state_bytes(&mut self, global: &Model, bytes: &[u8]) -> Result<()> {
+        let bad = || crate::Error::Config(format!("{}: truncated strategy state", self.label));
+        let (&tag, rest) = bytes.split_first().ok_or_else(bad)?;
+        let server = match tag {
+            0 => rest,
+            1 if rest.len() >= 8 => {
+                let n = u64::from_le_bytes(rest[..8].try_into().map_err(|_| bad())?) as usize;
+                let body = rest.get(8..8 + n).ok_or_else(bad)?;
+                self.inner.load_state_bytes(global, body)?;
+                &rest[8 + n..]
+            }
+            _ => return Err(bad()),
+        };
+        self.server.load_state_bytes(global, server)
     }
 }

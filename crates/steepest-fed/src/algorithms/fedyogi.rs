@@ -83,6 +83,25 @@ impl ServerOptimizer for YogiServer {
         }
         Ok(())
     }
+
+    /// JSON `[m, v]` (per-tensor lists; exact f64 round-trip).
+    fn state_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(&(&self.m, &self.v)).map_err(|e| Error::Io(e.to_string()))
+    }
+
+    fn load_state_bytes(&mut self, x: &Model, bytes: &[u8]) -> Result<()> {
+        let (m, v): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("fedyogi state: {e}")))?;
+        let fits = |s: &Vec<Vec<f64>>| {
+            s.is_empty() || (s.len() == x.len() && s.iter().zip(x.iter()).all(|(a, p)| a.len() == p.data.len()))
+        };
+        if !(fits(&m) && fits(&v) && m.len() == v.len()) {
+            return Err(Error::Config("fedyogi state does not fit the model".into()));
+        }
+        self.m = m;
+        self.v = v;
+        Ok(())
+    }
 }
 
 /// FedYogi over `inner`.

@@ -107,4 +107,10 @@ impl<S: Strategy> Strategy for Robust<S> {
     fn evaluate(&self, round: u64, global: &Model) -> Option<crate::strategy::Evaluation> {
         self.inner.evaluate(round, global)
     }
+    fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.inner.state_bytes()
+    }
+    fn load_state_bytes(&mut self, global: &Model, bytes: &[u8]) -> Result<()> {
+        self.inner.load_state_bytes(global, bytes)
+    }
 }
