@@ -27,8 +27,10 @@
 //! always names a complete state file); a restarted server resumes after the
 //! last committed round with the strategy exactly as it was, so a resumed run
 //! equals an uninterrupted one bit for bit, stateful strategies included.
+//! Tokens are compared in constant time ([`ct_eq`], against every known and
+//! revoked token, no early exit).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -155,8 +157,9 @@ struct Shared {
     tasks: BTreeMap<usize, FitIns>,
     results: BTreeMap<usize, FitRes>,
     done: bool,
-    by_token: BTreeMap<String, usize>,
-    revoked: BTreeSet<String>,
+    /// (client, token), every one compared on each request.
+    tokens: Vec<(usize, String)>,
+    revoked: Vec<String>,
     log: Vec<String>,
     max_bytes: usize,
 }
@@ -192,7 +195,7 @@ impl Revoker {
     /// Refuses `token` from now on.
     pub fn revoke(&self, token: &str) {
         let mut s = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
-        s.revoked.insert(token.to_string());
+        s.revoked.push(token.to_string());
     }
 }
 
@@ -213,9 +216,9 @@ impl Server {
             return Err(Error::Config(format!("refusing to bind {}: loopback only", cfg.addr)));
         }
         let listener = TcpListener::bind(&cfg.addr).map_err(|e| Error::Io(format!("bind {}: {e}", cfg.addr)))?;
-        let mut by_token = BTreeMap::new();
+        let mut seen = BTreeMap::new();
         for (c, t) in &cfg.tokens {
-            if by_token.insert(t.clone(), *c).is_some() {
+            if seen.insert(t.clone(), *c).is_some() {
                 return Err(Error::Config(format!("token for client {c} is not unique")));
             }
         }
@@ -225,8 +228,8 @@ impl Server {
             tasks: BTreeMap::new(),
             results: BTreeMap::new(),
             done: false,
-            by_token,
-            revoked: BTreeSet::new(),
+            tokens: cfg.tokens.iter().map(|(c, t)| (*c, t.clone())).collect(),
+            revoked: Vec::new(),
             log: Vec::new(),
             max_bytes: cfg.max_message_bytes,
         };
@@ -401,6 +404,19 @@ impl Server {
     }
 }
 
+/// Byte-string equality whose time depends only on the lengths, not on where
+/// the strings first differ (no early exit; the result is read through
+/// `black_box` so the loop is not turned into an early-exit comparison).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= u64::from(std::hint::black_box(x ^ y));
+    }
+    std::hint::black_box(diff) == 0
+}
+
 fn send(stream: &mut TcpStream, r: &Reply) {
     if let Ok(mut text) = serde_json::to_string(r) {
         text.push('\n');
@@ -434,14 +450,26 @@ fn handle(mut stream: TcpStream, sh: &Arc<(Mutex<Shared>, Condvar)>) {
     let (client, token) = match &req {
         Request::Poll { client, token } | Request::Result { client, token, .. } => (*client, token.clone()),
     };
-    let why = if s.revoked.contains(&token) {
+    // Constant time: every known and revoked token is compared in full,
+    // without early exit, whichever matches.
+    let revoked = s
+        .revoked
+        .iter()
+        .fold(false, |acc, t| acc | ct_eq(t.as_bytes(), token.as_bytes()));
+    let (mut mine, mut other) = (false, false);
+    for (c, t) in &s.tokens {
+        let m = ct_eq(t.as_bytes(), token.as_bytes());
+        mine |= m & (*c == client);
+        other |= m & (*c != client);
+    }
+    let why = if revoked {
         Some(format!("client {client}: revoked token"))
+    } else if mine {
+        None
+    } else if other {
+        Some(format!("client {client}: token belongs to another client"))
     } else {
-        match s.by_token.get(&token) {
-            None => Some(format!("client {client}: unknown token")),
-            Some(&c) if c != client => Some(format!("client {client}: token belongs to another client")),
-            Some(_) => None,
-        }
+        Some(format!("client {client}: unknown token"))
     };
     if let Some(why) = why {
         drop(s);

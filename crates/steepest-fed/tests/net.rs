@@ -308,3 +308,19 @@ fn a_silent_client_is_a_failure_not_a_stall() {
     })
     .is_err());
 }
+
+#[test]
+fn constant_time_token_equality_is_equality() {
+    use steepest_fed::net::ct_eq;
+    let t = tokens()[&3].clone();
+    assert!(ct_eq(t.as_bytes(), t.clone().as_bytes()));
+    assert!(ct_eq(b"", b""));
+    let mut last = t.clone().into_bytes();
+    *last.last_mut().unwrap() ^= 1;
+    assert!(!ct_eq(t.as_bytes(), &last), "differs in the last byte");
+    assert!(!ct_eq(t.as_bytes(), &t.as_bytes()[..t.len() - 1]), "a prefix");
+    let mut longer = t.clone().into_bytes();
+    longer.push(0);
+    assert!(!ct_eq(t.as_bytes(), &longer), "a zero-padded extension");
+    assert!(!ct_eq(t.as_bytes(), tokens()[&4].as_bytes()));
+}
