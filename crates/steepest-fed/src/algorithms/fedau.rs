@@ -222,4 +222,57 @@ mod tests {
         // Δ = 2, ω = 1 (no interval yet), N = 4: x = 1 + 2/4.
         assert_eq!(out.get("w").unwrap().data, vec![1.5]);
     }
+
+    /// A FedAU restored from its saved state continues exactly as the original
+    /// (the networked server's restart path), and refuses state for another N.
+    #[test]
+    fn saved_state_resumes_bit_for_bit() {
+        let n = 6;
+        let mut avail = Participation::Bernoulli { p: vec![0.4; n] }.start(n, 9).unwrap();
+        let mut g = Model::new();
+        g.push("w", &[3], vec![0.5, -1.0, 2.0]).unwrap();
+        let mut a = FedAu::new(n, ClientConfig::default(), 1.0, 5).unwrap();
+        let mut b = None;
+        let mut ga = g.clone();
+        let mut gb = g.clone();
+        for t in 1..=40u64 {
+            let on = avail.round(t).unwrap();
+            let res: Vec<FitRes> = on
+                .iter()
+                .map(|&c| {
+                    let mut m = Model::new();
+                    let shift = (c as f64 + 1.0) * 0.01 * t as f64;
+                    m.push("w", &[3], ga.get("w").unwrap().data.iter().map(|x| x + shift).collect())
+                        .unwrap();
+                    FitRes {
+                        client: c,
+                        params: m,
+                        num_examples: 1,
+                        loss: 0.0,
+                    }
+                })
+                .collect();
+            if t == 20 {
+                let bytes = a.state_bytes().unwrap().unwrap();
+                let mut fresh = FedAu::new(n, ClientConfig::default(), 1.0, 5).unwrap();
+                fresh.load_state_bytes(&ga, &bytes).unwrap();
+                let mut wrong = FedAu::new(n + 1, ClientConfig::default(), 1.0, 5).unwrap();
+                assert!(wrong.load_state_bytes(&ga, &bytes).is_err());
+                b = Some(fresh);
+                gb = ga.clone();
+            }
+            if let Ok(m) = a.aggregate_fit(t, &ga, &res, &[]) {
+                ga = m;
+            }
+            if let Some(b) = b.as_mut() {
+                if let Ok(m) = b.aggregate_fit(t, &gb, &res, &[]) {
+                    gb = m;
+                }
+            }
+        }
+        assert_eq!(ga.get("w").unwrap().data, gb.get("w").unwrap().data);
+        for i in 0..n {
+            assert_eq!(a.weight(i).to_bits(), b.as_ref().unwrap().weight(i).to_bits());
+        }
+    }
 }
