@@ -208,6 +208,9 @@ struct Committed {
     strategy_state: Option<String>,
 }
 
+/// A committed round: its number, the model, the strategy's state (if any).
+type Restored = (u64, Model, Option<Vec<u8>>);
+
 impl Server {
     /// Binds the listener (loopback only).
     pub fn bind(cfg: ServerConfig) -> Result<Server> {
@@ -352,7 +355,7 @@ impl Server {
         })
     }
 
-    fn load(&self) -> Result<Option<(u64, Model, Option<Vec<u8>>)>> {
+    fn load(&self) -> Result<Option<Restored>> {
         let Some(dir) = &self.cfg.state_dir else {
             return Ok(None);
         };
