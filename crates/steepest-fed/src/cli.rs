@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<String> {
         Some("sim") => sim_cmd(&args[1..]),
         Some("strategies") => Ok(
             "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
-trimmed-mean krum multi-krum fedau cyclic-fedavg\n"
+trimmed-mean krum multi-krum fedau cyclic-fedavg ferret\n"
                 .into(),
         ),
         Some("serve") => serve_cmd(&args[1..]),

@@ -6,7 +6,8 @@
 //!   `aggregate_fit` with results *and* failures, `evaluate`), the same code
 //!   whether clients are simulated or remote.
 //! - [`algorithms`]: FedAvg, FedProx, FedAvgM, FedOpt (FedAdam, FedYogi,
-//!   FedAdagrad), robust aggregation (median, trimmed mean, Krum/Multi-Krum)
+//!   FedAdagrad), robust aggregation (median, trimmed mean, Krum/Multi-Krum),
+//!   Ferret's seeded random-projection uplink
 //!   and DP clipping, one file each; server optimizers are registry optimizers.
 //! - [`sim`]: the simulator, all clients of a round trained in parallel
 //!   (rayon), deterministic for a seed whatever the thread count.

@@ -31,6 +31,10 @@ pub enum Purpose {
     Dropout = 9,
     /// Asynchronous compute delays.
     Delay = 10,
+    /// Ferret's shared random bases (one stream per seed and block).
+    Projection = 11,
+    /// Ferret's per-client choice of seeds.
+    SeedChoice = 12,
 }
 
 fn splitmix(x: &mut u64) -> u64 {

@@ -230,7 +230,7 @@ fn restarted_server_resumes_from_its_last_committed_round() {
 
 #[test]
 fn restarted_server_restores_server_optimizer_state() {
-    for name in ["fedadam", "fedyogi", "fedavgm"] {
+    for name in ["fedadam", "fedyogi", "fedavgm", "ferret"] {
         let dir = std::env::temp_dir().join(format!("steepest-fed-net-{name}-{}", std::process::id()));
         let second = run_with_restart(name, &dir);
         assert_eq!(

@@ -14,6 +14,7 @@ pub mod fedavgm;
 pub mod fedopt;
 pub mod fedprox;
 pub mod fedyogi;
+pub mod ferret;
 pub mod krum;
 pub mod median;
 pub mod robust;
@@ -30,9 +31,9 @@ use crate::{Error, Result};
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`. `opts` holds the strategy's options (`server_lr`,
+/// `cyclic-fedavg`, `ferret`. `opts` holds the strategy's options (`server_lr`,
 /// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
-/// and `cutoff` for FedAU, `m` for cyclic FedAvg), each with the Flower
+/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret), each with the Flower
 /// default where Flower has the strategy.
 pub fn build(
     name: &str,
@@ -86,6 +87,12 @@ pub fn build(
             get("server_lr", 1.0),
             opts.get("cutoff").map_or(u64::MAX, |&k| k as u64),
         )?),
+        "ferret" => Box::new(ferret::Ferret::new(
+            base(client)?,
+            get("k", 4096.0) as usize,
+            get("server_lr", 10.0),
+            get("momentum", 0.0),
+        )?),
         "cyclic-fedavg" => Box::new(cyclic::CyclicFedAvg::new(
             get("m", 10.0) as usize,
             get("server_lr", 1.0),
@@ -93,7 +100,7 @@ pub fn build(
         )?),
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret)"
             )))
         }
     })
