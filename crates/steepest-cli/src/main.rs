@@ -119,6 +119,12 @@ enum Command {
     /// Rényi-DP accounting for DP-SGD (sampled Gaussian mechanism), as opacus's RDP accountant.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Federated learning: `steepest fed sim|serve|client|tokens|strategies …` (see `steepest fed help`).
+    Fed {
+        /// Arguments for steepest-fed (see `steepest fed help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -536,6 +542,10 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Privacy(cmd) => run_privacy(cmd),
+        Command::Fed { args } => {
+            print!("{}", steepest_fed::cli::run(&args).map_err(|e| e.to_string())?);
+            Ok(())
+        }
     }
 }
 

@@ -272,6 +272,8 @@ pub struct Optimizer<F: Float> {
     pub(crate) skipped: u64,
     /// Per-sample joint gradient norms of the current step (reused buffer).
     pub(crate) sample_norms: Vec<f64>,
+    /// A caller-set multiplier on every group's lr, on top of the schedule (1 unless set).
+    pub(crate) lr_scale: f64,
 }
 
 impl<F: Float> Optimizer<F> {
@@ -367,6 +369,7 @@ impl<F: Float> Optimizer<F> {
             steps: 0,
             skipped: 0,
             sample_norms: Vec::new(),
+            lr_scale: 1.0,
         })
     }
 
@@ -408,7 +411,12 @@ impl<F: Float> Optimizer<F> {
     }
     /// The learning-rate factor the schedule gives the next step.
     pub fn lr_factor(&self) -> f64 {
-        self.spec.schedule.factor(self.steps)
+        self.spec.schedule.factor(self.steps) * self.lr_scale
+    }
+    /// Sets a multiplier on every group's lr for the following steps, on top of the
+    /// schedule (used by outer optimizers whose step size varies by round, e.g. FedOpt).
+    pub fn set_lr_scale(&mut self, scale: f64) {
+        self.lr_scale = scale;
     }
     /// Inputs beyond the gradients that every step must bring (the union over groups).
     pub fn needs(&self) -> Needs {
@@ -655,7 +663,7 @@ impl<F: Float> Optimizer<F> {
         for t in &self.spec.transforms {
             t.apply_grads(params, grads);
         }
-        let factor = self.spec.schedule.factor(self.steps);
+        let factor = self.spec.schedule.factor(self.steps) * self.lr_scale;
         let global_grad_norm = if self.algs.iter().any(|a| a.needs_global_grad_norm()) {
             self.params
                 .iter()

@@ -154,6 +154,7 @@ static REGISTRY: &[Entry] = &[
             r#"{"lr": 0.01, "amsgrad": true, "weight_decay": 0.01}"#,
             r#"{"lr": 0.01, "betas": [0.5, 0.9], "eps": 1e-3, "maximize": true}"#,
             r#"{"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": true}"#,
+            r#"{"lr": 0.01, "betas": [0.9, 0.99], "eps": 1e-3, "bias_correction": false}"#,
         ],
         invalid: &[
             (r#"{"lr": -1e-3}"#, "lr"),

@@ -16,7 +16,8 @@
 //! ```
 //! Defaults (PyTorch): `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
 //! `weight_decay = 0` (Adam) / `1e-2` (AdamW), `amsgrad = false`,
-//! `maximize = false`, `decoupled_weight_decay = false` (Adam) / `true` (AdamW).
+//! `maximize = false`, `decoupled_weight_decay = false` (Adam) / `true` (AdamW),
+//! `bias_correction = true` (`false`: no `1-β^t` divisions, FedAdam's server form).
 //!
 //! Where PyTorch differs from the papers, steepest follows PyTorch:
 //! - ε is added to `sqrt(v̂)/sqrt(1-β2^t)` (Kingma & Ba's "efficient version"
@@ -53,6 +54,10 @@ pub struct Adam {
     pub maximize: bool,
     /// Decoupled (AdamW) instead of coupled L2 weight decay.
     pub decoupled_weight_decay: bool,
+    /// Divide by `1-β1^t` and `sqrt(1-β2^t)` (PyTorch, default). `false` drops
+    /// both corrections: `θ_t = θ_{t-1} - γ m_t / (sqrt(v̂_t) + ε)`, the server
+    /// update of FedAdam in Reddi et al., *Adaptive Federated Optimization*, Alg. 2.
+    pub bias_correction: bool,
 }
 
 impl Adam {
@@ -69,6 +74,7 @@ impl Adam {
             amsgrad: r.bool("amsgrad", false)?,
             maximize: r.bool("maximize", false)?,
             decoupled_weight_decay: r.bool("decoupled_weight_decay", decoupled)?,
+            bias_correction: r.bool("bias_correction", true)?,
         };
         r.non_negative("lr", a.lr)?;
         r.betas("betas", a.betas)?;
@@ -81,8 +87,11 @@ impl Adam {
     fn scalars<F: Real>(&self, ctx: &StepCtx) -> Scalars<F> {
         let (b1, b2) = self.betas;
         let t = ctx.step as f64;
-        let bc1 = 1.0 - b1.powf(t);
-        let bc2 = 1.0 - b2.powf(t);
+        let (bc1, bc2) = if self.bias_correction {
+            (1.0 - b1.powf(t), 1.0 - b2.powf(t))
+        } else {
+            (1.0, 1.0)
+        };
         let decoupled = self.decoupled_weight_decay && self.weight_decay != 0.0;
         Scalars {
             prep: GradPrep::new(
@@ -142,6 +151,7 @@ impl Algorithm for Adam {
             ("amsgrad", self.amsgrad.into()),
             ("maximize", self.maximize.into()),
             ("decoupled_weight_decay", self.decoupled_weight_decay.into()),
+            ("bias_correction", self.bias_correction.into()),
         ])
     }
     fn slots(&self, _p: &ParamInfo) -> Vec<Slot> {
