@@ -434,3 +434,92 @@ impl Direction for HfAdamW {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hyper::hyper_from_json;
+    use crate::optim::Lion;
+
+    fn mgup(json: &str) -> Mgup<Lion> {
+        let h = hyper_from_json(json).expect("valid json");
+        Mgup::from_hyper("mgup-lion", &h, Lion::from_hyper).expect("valid hyper")
+    }
+
+    fn both(m: &Mgup<Lion>, u: &[f64], g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let mut wr = vec![0.0; u.len()];
+        m.factors_reference(u, g, &mut wr);
+        let (mut gf, mut wf) = (g.to_vec(), vec![0.0; u.len()]);
+        m.factors_fused(u, &mut gf, &mut wf);
+        assert_eq!(gf, g, "the fused factors must leave the gradient alone");
+        (wr, wf)
+    }
+
+    #[test]
+    fn top_k_takes_ties_at_the_cut_in_index_order() {
+        let m = mgup(r#"{"mask_ratio": 0.5, "alpha": 2.0, "gamma": 0.5}"#);
+        let u = [1.0; 10];
+        let g = [3.0, 1.0, 2.0, 2.0, 2.0, 0.0, 2.0, -1.0, 2.0, 5.0];
+        // Scores descending: 5 (9), 3 (0), then the 2s at 2, 3, 4, 6, 8: K = 5 takes 2, 3, 4.
+        let want = [2.0, 0.5, 2.0, 2.0, 2.0, 0.5, 0.5, 0.5, 0.5, 2.0];
+        let (r, f) = both(&m, &u, &g);
+        assert_eq!(r, want);
+        assert_eq!(f, want);
+    }
+
+    #[test]
+    fn sign_rule_counts_zero_as_aligned() {
+        let m = mgup(r#"{"mgup_mask": "sign", "alpha": 1.5, "gamma": 0.25}"#);
+        let (u, g) = ([1.0, -1.0, 1.0, 0.0], [2.0, 3.0, 0.0, -1.0]);
+        let want = [1.5, 0.25, 1.5, 1.5];
+        let (r, f) = both(&m, &u, &g);
+        assert_eq!(r, want);
+        assert_eq!(f, want);
+    }
+
+    #[test]
+    fn fused_factors_equal_reference_on_large_tied_tensors() {
+        // Enough elements for the parallel chunked passes, scores with many ties.
+        let n = 3 * crate::kernel::PAR_MIN + 17;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let u: Vec<f64> = (0..n).map(|_| if next() % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let g: Vec<f64> = (0..n).map(|_| (next() % 7) as f64 - 3.0).collect();
+        for json in [
+            r#"{"mask_ratio": 0.0}"#,
+            r#"{"mask_ratio": 0.37}"#,
+            r#"{"mask_ratio": 0.5}"#,
+            r#"{"mask_ratio": 0.999}"#,
+            r#"{"mask_ratio": 1.0}"#,
+            r#"{"mgup_mask": "sign"}"#,
+        ] {
+            let m = mgup(json);
+            let (r, f) = both(&m, &u, &g);
+            assert_eq!(r, f, "{json}");
+            if m.mask == MgupMask::TopK {
+                let k = r.iter().filter(|&&w| w == m.alpha).count();
+                assert_eq!(k, (m.mask_ratio * n as f64) as usize, "{json}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_hyperparameters_name_their_field() {
+        for (json, field) in [
+            (r#"{"mask_ratio": 1.01}"#, "mask_ratio"),
+            (r#"{"alpha": -1}"#, "alpha"),
+            (r#"{"gamma": "NaN"}"#, "gamma"),
+            (r#"{"mgup_mask": "top"}"#, "mgup_mask"),
+            (r#"{"betas": [0.9, 1.5]}"#, "betas"),
+        ] {
+            let h = hyper_from_json(json).expect("valid json");
+            let e = Mgup::from_hyper("mgup-lion", &h, Lion::from_hyper).expect_err(json);
+            assert!(e.to_string().contains(field), "{json}: {e}");
+        }
+    }
+}
