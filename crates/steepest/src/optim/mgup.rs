@@ -133,7 +133,9 @@ impl<B: Direction> Mgup<B> {
         };
         r.finish()?;
         let base = base(&rest).map_err(|e| match e {
-            crate::error::Error::InvalidHyper { field, message, .. } => crate::error::Error::hyper(name, &field, message),
+            crate::error::Error::InvalidHyper { field, message, .. } => {
+                crate::error::Error::hyper(name, &field, message)
+            }
             e => e,
         })?;
         Ok(Mgup {
@@ -150,7 +152,6 @@ impl<B: Direction> Mgup<B> {
     fn top_k(&self, n: usize) -> usize {
         ((self.mask_ratio * n as f64) as usize).min(n)
     }
-
 
     /// The per-coordinate factors `φ` into `w`, readable version: scores,
     /// then a full sort for the top-K.
@@ -218,7 +219,11 @@ impl<B: Direction> Mgup<B> {
                 let n = w.len();
                 let (u, g) = (&u[..n], &g[..n]);
                 for i in 0..n {
-                    w[i] = if by_score_desc(u[i] * g[i], kth).is_le() { alpha } else { gamma };
+                    w[i] = if by_score_desc(u[i] * g[i], kth).is_le() {
+                        alpha
+                    } else {
+                        gamma
+                    };
                 }
             });
         } else {
