@@ -1031,6 +1031,36 @@ pub fn registry() -> Vec<Claim> {
             check: final_ratio,
             param: 0.1,
         },
+        Claim {
+            id: "mgup-adamw-speedup",
+            algorithm: "mgup-adamw",
+            paper: "MGUP: A Momentum-Gradient Alignment Update Policy for Stochastic Optimization (Chang & Yuan, NeurIPS 2025: MGUP-Adam converges in the stochastic nonconvex setting; greedy step scaling accelerates training); stands in for the withdrawn AlphaAdam",
+            statement: "Scaling the steps of the best-aligned half of the coordinates up (α) and of the rest down (γ > 0) keeps AdamW convergent and does not slow it down.",
+            quantity: "Workloads with a target that the base reaches: how many MGUP-AdamW (defaults τ = 0.5, α = 2, γ = 0.1) also reaches, and the geometric mean of MGUP/base median steps to target, the base being the same optimizer with α = γ = 1 (exactly its HF-style AdamW), each at its best swept lr.",
+            tolerance: "all reached, and geometric-mean ratio ≤ 1.1",
+            why: "The paper claims a speed-up; with the base identical up to the policy and both swept over lr, 10% slack absorbs seed noise and the discrete sweep grid without accepting a real slowdown.",
+            runs: vec![
+                RunReq::swept("least-squares", "mgup-adamw", "mgup-adamw", "{}"),
+                RunReq::swept("least-squares", "mgup-adamw (α=γ=1)", "mgup-adamw", r#"{"alpha": 1.0, "gamma": 1.0}"#),
+            ],
+            check: cautious,
+            param: 1.1,
+        },
+        Claim {
+            id: "mgup-lion-speedup",
+            algorithm: "mgup-lion",
+            paper: "MGUP: A Momentum-Gradient Alignment Update Policy for Stochastic Optimization (MGUP-Lion of the official code; the paper's theory covers Adam only)",
+            statement: "The MGUP policy keeps Lion convergent and does not slow it down.",
+            quantity: "As for MGUP-AdamW, against the same optimizer with α = γ = 1 (exactly Lion).",
+            tolerance: "all reached, and geometric-mean ratio ≤ 1.1",
+            why: "As for MGUP-AdamW.",
+            runs: vec![
+                RunReq::swept("least-squares", "mgup-lion", "mgup-lion", "{}"),
+                RunReq::swept("least-squares", "mgup-lion (α=γ=1)", "mgup-lion", r#"{"alpha": 1.0, "gamma": 1.0}"#),
+            ],
+            check: cautious,
+            param: 1.1,
+        },
     ]
     .into_iter()
     .chain(crate::extra_claims())

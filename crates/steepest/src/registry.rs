@@ -85,6 +85,14 @@ const MATRIX: Capabilities = Capabilities {
     couples_params: false,
 };
 
+/// Elementwise state, but the step of each element depends on the rest of its
+/// tensor (MGUP's per-tensor top-K).
+const PER_TENSOR: Capabilities = Capabilities {
+    elementwise: false,
+    state_depends_on_flags: false,
+    couples_params: false,
+};
+
 const GLOBAL_NORM: Capabilities = Capabilities {
     elementwise: true,
     state_depends_on_flags: false,
@@ -442,6 +450,55 @@ static REGISTRY: &[Entry] = &[
         base_only: &[],
         fused_vs_reference: Exactness::Bitwise,
         capabilities: ELEMENTWISE,
+    },
+    Entry {
+        name: "mgup-adamw",
+        paper: "MGUP: A Momentum-Gradient Alignment Update Policy for Stochastic Optimization (in place of the withdrawn AlphaAdam)",
+        summary: "MGUP wrapper (top-K or sign alignment of update and gradient scales steps by alpha / gamma) around HF-style AdamW",
+        build: |h| boxed(optim::Mgup::from_hyper("mgup-adamw", h, optim::HfAdamW::from_hyper)),
+        demo: r#"{"lr": 0.05}"#,
+        variants: &[
+            r#"{"lr": 0.01, "weight_decay": 0.1, "mask_ratio": 0.3, "alpha": 1.5, "gamma": 0.5, "correct_bias": false}"#,
+            r#"{"lr": 0.01, "mgup_mask": "sign", "alpha": 1.2, "gamma": 0.3, "betas": [0.8, 0.95], "eps": 1e-8}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [1.0, 0.99]}"#, "betas"),
+            (r#"{"eps": -1.0}"#, "eps"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"mask_ratio": 1.5}"#, "mask_ratio"),
+            (r#"{"mask_ratio": -0.1}"#, "mask_ratio"),
+            (r#"{"alpha": -2.0}"#, "alpha"),
+            (r#"{"gamma": "NaN"}"#, "gamma"),
+            (r#"{"mgup_mask": "random"}"#, "mgup_mask"),
+            (r#"{"correct_bias": 1}"#, "correct_bias"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: PER_TENSOR,
+    },
+    Entry {
+        name: "mgup-lion",
+        paper: "MGUP: A Momentum-Gradient Alignment Update Policy for Stochastic Optimization (in place of the withdrawn AlphaAdam)",
+        summary: "MGUP wrapper (top-K or sign alignment of update and gradient scales steps by alpha / gamma) around Lion",
+        build: |h| boxed(optim::Mgup::from_hyper("mgup-lion", h, optim::Lion::from_hyper)),
+        demo: r#"{"lr": 0.03}"#,
+        variants: &[
+            r#"{"lr": 0.01, "weight_decay": 0.1, "mask_ratio": 0.7, "alpha": 1.3, "gamma": 0.6}"#,
+            r#"{"lr": 0.01, "mgup_mask": "sign", "weight_decouple": false, "weight_decay": 0.01, "maximize": true}"#,
+        ],
+        invalid: &[
+            (r#"{"lr": -1.0}"#, "lr"),
+            (r#"{"betas": [1.5, 0.99]}"#, "betas"),
+            (r#"{"weight_decay": -0.1}"#, "weight_decay"),
+            (r#"{"mask_ratio": 2}"#, "mask_ratio"),
+            (r#"{"alpha": "inf"}"#, "alpha"),
+            (r#"{"gamma": -1.0}"#, "gamma"),
+            (r#"{"mgup_mask": 3}"#, "mgup_mask"),
+        ],
+        base_only: &[],
+        fused_vs_reference: Exactness::Bitwise,
+        capabilities: PER_TENSOR,
     },
     Entry {
         name: "adagc",
