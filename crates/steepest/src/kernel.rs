@@ -104,9 +104,9 @@ pub fn sum_squares<F: Real>(x: &[F]) -> f64 {
 /// `true` if every element is finite (parallel for large buffers).
 pub fn all_finite<F: Real>(x: &[F]) -> bool {
     if x.len() < PAR_MIN {
-        return x.iter().all(|v| v.is_finite());
+        return F::all_finite_slice(x);
     }
-    x.par_chunks(CHUNK).all(|c| c.iter().all(|v| v.is_finite()))
+    x.par_chunks(CHUNK).all(F::all_finite_slice)
 }
 
 /// Runs `f` over fixed-size chunks of `x`, in parallel when `x` is large.
@@ -115,5 +115,35 @@ pub fn for_each_chunk_mut<F: Real>(x: &mut [F], f: impl Fn(&mut [F]) + Sync + Se
         f(x)
     } else {
         x.par_chunks_mut(CHUNK).for_each(f)
+    }
+}
+
+#[cfg(test)]
+mod finite_tests {
+    use super::all_finite;
+
+    #[test]
+    fn all_finite_finds_every_kind_of_non_finite_anywhere() {
+        for n in [0usize, 1, 7, 1 << 17] {
+            let clean: Vec<f32> = (0..n).map(|i| (i as f32 - 3.0) * 1e30).collect();
+            assert!(all_finite(&clean));
+            let wide: Vec<f64> = clean.iter().map(|&v| v as f64 * 1e270).collect();
+            assert!(wide.iter().all(|v| v.is_finite()) == all_finite(&wide));
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
+                for at in [0, n / 2, n.saturating_sub(1)] {
+                    if n == 0 {
+                        continue;
+                    }
+                    let mut x = clean.clone();
+                    x[at] = bad;
+                    assert!(!all_finite(&x), "{bad} at {at} of {n}");
+                    let mut y: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                    y[at] = bad as f64;
+                    assert!(!all_finite(&y));
+                }
+            }
+        }
+        assert!(all_finite(&[f32::MAX, f32::MIN_POSITIVE, 1e-45, -0.0]));
+        assert!(all_finite(&[f64::MAX, 5e-324]));
     }
 }

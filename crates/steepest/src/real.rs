@@ -91,6 +91,10 @@ pub trait Real:
     fn minimum(self, other: Self) -> Self;
     /// `true` unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// `true` if every element is finite. Branch-free over the slice (an OR
+    /// of exponent tests), so it vectorizes and runs at memory bandwidth,
+    /// unlike a short-circuiting `iter().all(..)`.
+    fn all_finite_slice(xs: &[Self]) -> bool;
     /// -1, 0 or 1 (0 for ±0, NaN stays NaN), like `torch.sign`.
     fn sign(self) -> Self;
     /// Raw little-endian bytes of a slice (for state files and checksums).
@@ -100,7 +104,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $d:expr, $n:expr) => {
+    ($t:ty, $bits:ty, $d:expr, $n:expr) => {
         impl Real for $t {
             const DTYPE: Dtype = $d;
             const ZERO: Self = 0.0;
@@ -149,6 +153,15 @@ macro_rules! impl_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            fn all_finite_slice(xs: &[Self]) -> bool {
+                // NaN and ±inf are exactly the values whose exponent bits are all ones.
+                const EXP: $bits = (<$t>::INFINITY).to_bits();
+                let mut bad: u8 = 0;
+                for v in xs {
+                    bad |= ((v.to_bits() & EXP) == EXP) as u8;
+                }
+                bad == 0
+            }
             #[inline(always)]
             fn sign(self) -> Self {
                 if self > 0.0 {
@@ -184,5 +197,5 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, Dtype::F32, 4);
-impl_real!(f64, Dtype::F64, 8);
+impl_real!(f32, u32, Dtype::F32, 4);
+impl_real!(f64, u64, Dtype::F64, 8);
