@@ -108,6 +108,9 @@ enum Command {
     /// Rényi-DP accounting for DP-SGD (sampled Gaussian mechanism), as opacus's RDP accountant.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Distributed training: DDP, DiLoCo, NoLoCo, Distributed Lion, 1-bit Adam (in-process or MPI).
+    #[command(subcommand)]
+    Dist(steepest_dist::cli::DistCmd),
 }
 
 #[derive(Subcommand)]
@@ -492,6 +495,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Privacy(cmd) => run_privacy(cmd),
+        Command::Dist(cmd) => steepest_dist::cli::run(cmd),
     }
 }
 

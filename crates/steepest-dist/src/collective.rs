@@ -137,29 +137,39 @@ pub trait Collective {
         let me = self.rank();
         let bounds = chunk_bounds(buf.len(), n);
         let chunks: Vec<Vec<u8>> = bounds.iter().map(|&(a, b)| f64s_to_bytes(&buf[a..b])).collect();
-        let got = self.all_to_all_bytes(&chunks)?;
+        // A failed phase still takes part in the next one (so every rank's
+        // channels stay aligned and the whole operation can be retried).
         let (a, b) = bounds[me];
         let mut acc = vec![0.0f64; b - a];
-        for (i, bytes) in got.iter().enumerate() {
-            let v = bytes_to_f64s(bytes)?;
-            if v.len() != acc.len() {
-                return Err(Error::Transport(format!("all-reduce: chunk of {} values from member {i}, expected {}", v.len(), acc.len())));
-            }
-            if i == 0 {
-                acc.copy_from_slice(&v);
-            } else {
-                for (s, x) in acc.iter_mut().zip(&v) {
-                    *s += x;
+        let first = self.all_to_all_bytes(&chunks).and_then(|got| {
+            for (i, bytes) in got.iter().enumerate() {
+                let v = bytes_to_f64s(bytes)?;
+                if v.len() != acc.len() {
+                    return Err(Error::Transport(format!(
+                        "all-reduce: chunk of {} values from member {i}, expected {}",
+                        v.len(),
+                        acc.len()
+                    )));
+                }
+                if i == 0 {
+                    acc.copy_from_slice(&v);
+                } else {
+                    for (s, x) in acc.iter_mut().zip(&v) {
+                        *s += x;
+                    }
                 }
             }
-        }
+            Ok(())
+        });
         if op == ReduceOp::Mean {
             let nf = n as f64;
             for s in &mut acc {
                 *s /= nf;
             }
         }
-        let all = self.all_gather_bytes(&f64s_to_bytes(&acc))?;
+        let all = self.all_gather_bytes(&f64s_to_bytes(&acc));
+        first?;
+        let all = all?;
         for (j, bytes) in all.iter().enumerate() {
             let v = bytes_to_f64s(bytes)?;
             let (a, b) = bounds[j];

@@ -3,6 +3,7 @@
 use steepest::hyper::{hyper, Hyper};
 use steepest::{GradSet, Optimizer, ParamSet};
 use steepest_dist::algo::{flatten, unflatten};
+use steepest_dist::Collective;
 use steepest_dist::inproc::Faults;
 use steepest_dist::registry::parse_hyper;
 use steepest_dist::train::{data_seed, train_inproc, workload, RankReport, TrainSpec};

@@ -108,14 +108,17 @@ impl DistLion {
         let me = comm.rank();
         let bounds = chunk_bounds(bits.len(), n);
         let up: Vec<Vec<u8>> = bounds.iter().map(|&(a, b)| pack_bits(&bits[a..b], 1)).collect();
-        let got = comm.all_to_all_bytes(&up)?;
         let (a, b) = bounds[me];
         let mut count = vec![0u8; b - a];
-        for g in &got {
-            for (c, v) in count.iter_mut().zip(unpack_bits(g, 1, b - a)?) {
-                *c += v;
+        // a failed phase still takes part in the next one (channels stay aligned for the retry)
+        let first = comm.all_to_all_bytes(&up).and_then(|got| {
+            for g in &got {
+                for (c, v) in count.iter_mut().zip(unpack_bits(g, 1, b - a)?) {
+                    *c += v;
+                }
             }
-        }
+            Ok(())
+        });
         let db = down_bits(self.vote, n);
         let code: Vec<u8> = match self.vote {
             Vote::MaVo => count
@@ -131,7 +134,9 @@ impl DistLion {
                 .collect(),
             Vote::Avg => count,
         };
-        let all = comm.all_gather_bytes(&pack_bits(&code, db))?;
+        let all = comm.all_gather_bytes(&pack_bits(&code, db));
+        first?;
+        let all = all?;
         let mut delta = vec![0.0; bits.len()];
         for (j, bytes) in all.iter().enumerate() {
             let (a, b) = bounds[j];

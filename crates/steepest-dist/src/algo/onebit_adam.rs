@@ -121,21 +121,24 @@ impl OneBitAdam {
         let (s, bits) = compress(&u, &mut ew);
         let bounds = chunk_bounds(d, n);
         let up: Vec<Vec<u8>> = bounds.iter().map(|&(a, b)| encode(s, &bits[a..b])).collect();
-        let got = comm.all_to_all_bytes(&up)?;
         let (a, b) = bounds[me];
         let len = b - a;
         let mut acc = vec![0.0; len];
-        for (i, g) in got.iter().enumerate() {
-            let (si, bi) = decode(g, len)?;
-            for (x, &bit) in acc.iter_mut().zip(&bi) {
-                let c = if bit == 1 { si } else { -si };
-                if i == 0 {
-                    *x = c;
-                } else {
-                    *x += c;
+        // a failed phase still takes part in the next one (channels stay aligned for the retry)
+        let first = comm.all_to_all_bytes(&up).and_then(|got| {
+            for (i, g) in got.iter().enumerate() {
+                let (si, bi) = decode(g, len)?;
+                for (x, &bit) in acc.iter_mut().zip(&bi) {
+                    let c = if bit == 1 { si } else { -si };
+                    if i == 0 {
+                        *x = c;
+                    } else {
+                        *x += c;
+                    }
                 }
             }
-        }
+            Ok(())
+        });
         let nf = n as f64;
         let es = if self.e_server.len() == len {
             self.e_server.clone()
@@ -145,7 +148,9 @@ impl OneBitAdam {
         let w: Vec<f64> = acc.iter().zip(&es).map(|(x, e)| x / nf + e).collect();
         let mut es_new = vec![0.0; len];
         let (sw, bw) = compress(&w, &mut es_new);
-        let all = comm.all_gather_bytes(&encode(sw, &bw))?;
+        let all = comm.all_gather_bytes(&encode(sw, &bw));
+        first?;
+        let all = all?;
         let mut m = vec![0.0; d];
         for (j, g) in all.iter().enumerate() {
             let (a, b) = bounds[j];
