@@ -39,7 +39,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn model_to_bytes(model: &ParamSet<f64>, algo: &str, step: u64) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = model
         .iter()
-        .map(|p| (p.name.clone(), p.shape.clone(), crate::collective::f64s_to_bytes(&p.data)))
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.shape.clone(),
+                crate::collective::f64s_to_bytes(&p.data),
+            )
+        })
         .collect();
     let mut sums = serde_json::Map::new();
     for (n, _, b) in &bytes {
@@ -80,7 +86,9 @@ pub fn model_from_bytes(bytes: &[u8], like: &ParamSet<f64>) -> Result<(ParamSet<
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("unreadable checkpoint: {e}")))?;
     let mut out = ParamSet::new();
     for p in like.iter() {
-        let t = st.tensor(&p.name).map_err(|_| bad(format!("parameter {} missing", p.name)))?;
+        let t = st
+            .tensor(&p.name)
+            .map_err(|_| bad(format!("parameter {} missing", p.name)))?;
         if t.shape() != p.shape.as_slice() || t.dtype() != Dtype::F64 {
             return Err(bad(format!("parameter {} has another shape or dtype", p.name)));
         }
@@ -104,7 +112,10 @@ pub fn save(dir: &Path, comm: &mut dyn Collective, algo: &dyn DistAlgorithm) -> 
         write_atomic(&sd.join(format!("rank{r}-{name}.safetensors")), &opt.state_to_bytes()?)?;
     }
     if comm.rank() == 0 {
-        write_atomic(&sd.join("model.safetensors"), &model_to_bytes(algo.model(), algo.name(), step)?)?;
+        write_atomic(
+            &sd.join("model.safetensors"),
+            &model_to_bytes(algo.model(), algo.name(), step)?,
+        )?;
     }
     comm.barrier()?;
     if comm.rank() == 0 {
@@ -116,8 +127,12 @@ pub fn save(dir: &Path, comm: &mut dyn Collective, algo: &dyn DistAlgorithm) -> 
 /// Loads the last complete checkpoint for world rank `rank`: the model, this
 /// rank's optimizer states by name, and the step.
 pub fn load(dir: &Path, rank: usize, like: &ParamSet<f64>) -> Result<(ParamSet<f64>, BTreeMap<String, Vec<u8>>, u64)> {
-    let latest = std::fs::read_to_string(dir.join("LATEST"))
-        .map_err(|e| Error::config("checkpoint", format!("no complete checkpoint in {}: {e}", dir.display())))?;
+    let latest = std::fs::read_to_string(dir.join("LATEST")).map_err(|e| {
+        Error::config(
+            "checkpoint",
+            format!("no complete checkpoint in {}: {e}", dir.display()),
+        )
+    })?;
     let step: u64 = latest
         .trim()
         .parse()
@@ -125,7 +140,10 @@ pub fn load(dir: &Path, rank: usize, like: &ParamSet<f64>) -> Result<(ParamSet<f
     let sd = step_dir(dir, step);
     let (model, s) = model_from_bytes(&std::fs::read(sd.join("model.safetensors"))?, like)?;
     if s != step {
-        return Err(Error::config("checkpoint", format!("model is from step {s}, LATEST says {step}")));
+        return Err(Error::config(
+            "checkpoint",
+            format!("model is from step {s}, LATEST says {step}"),
+        ));
     }
     let mut states = BTreeMap::new();
     let prefix = format!("rank{rank}-");

@@ -148,7 +148,10 @@ pub fn summary(spec: &TrainSpec, reports: &[Result<RankReport>]) -> String {
     let mut out = String::new();
     let ok: Vec<&RankReport> = reports.iter().filter_map(|r| r.as_ref().ok()).collect();
     if let Some(r0) = ok.first() {
-        out.push_str(&format!("loss curve (rank {} model, full {} loss):\n", r0.world_rank, spec.workload));
+        out.push_str(&format!(
+            "loss curve (rank {} model, full {} loss):\n",
+            r0.world_rank, spec.workload
+        ));
         for (t, l) in &r0.curve {
             out.push_str(&format!("  step {t:>6}  loss {l:.6}\n"));
         }
@@ -229,7 +232,10 @@ fn run_inner(cmd: DistCmd) -> Result<()> {
 #[cfg(feature = "mpi")]
 fn run_mpi(a: &TrainArgs, spec: &TrainSpec) -> Result<()> {
     if a.kill.is_some() || !a.corrupt.is_empty() || a.delay.is_some() {
-        return Err(Error::config("backend", "fault injection runs on the in-process backend only"));
+        return Err(Error::config(
+            "backend",
+            "fault injection runs on the in-process backend only",
+        ));
     }
     crate::mpi_backend::train_mpi(spec, a.workers, link(a))
 }
@@ -246,7 +252,11 @@ fn run_mpi(_: &TrainArgs, _: &TrainSpec) -> Result<()> {
 /// The configurations compared in the bytes table (name, algorithm, hyperparameters).
 pub fn bytes_configs(h: u64) -> Vec<(String, &'static str, String)> {
     vec![
-        ("ddp (adam)".into(), "ddp", r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#.into()),
+        (
+            "ddp (adam)".into(),
+            "ddp",
+            r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#.into(),
+        ),
         (
             format!("diloco H={h}"),
             "diloco",
@@ -262,8 +272,16 @@ pub fn bytes_configs(h: u64) -> Vec<(String, &'static str, String)> {
             "noloco",
             format!(r#"{{"h": {h}, "exchange": "fast-weights", "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#),
         ),
-        ("dist-lion mavo".into(), "dist-lion", r#"{"lr": 0.003, "vote": "mavo"}"#.into()),
-        ("dist-lion avg".into(), "dist-lion", r#"{"lr": 0.003, "vote": "avg"}"#.into()),
+        (
+            "dist-lion mavo".into(),
+            "dist-lion",
+            r#"{"lr": 0.003, "vote": "mavo"}"#.into(),
+        ),
+        (
+            "dist-lion avg".into(),
+            "dist-lion",
+            r#"{"lr": 0.003, "vote": "avg"}"#.into(),
+        ),
         (
             "onebit-adam (warm-up 15%)".into(),
             "onebit-adam",

@@ -174,7 +174,11 @@ pub trait Collective {
             let v = bytes_to_f64s(bytes)?;
             let (a, b) = bounds[j];
             if v.len() != b - a {
-                return Err(Error::Transport(format!("all-reduce: reduced chunk of {} values from member {j}, expected {}", v.len(), b - a)));
+                return Err(Error::Transport(format!(
+                    "all-reduce: reduced chunk of {} values from member {j}, expected {}",
+                    v.len(),
+                    b - a
+                )));
             }
             buf[a..b].copy_from_slice(&v);
         }
@@ -183,7 +187,10 @@ pub trait Collective {
 
     /// Everyone's f64 vectors, in member order.
     fn all_gather_f64(&mut self, mine: &[f64]) -> Result<Vec<Vec<f64>>> {
-        self.all_gather_bytes(&f64s_to_bytes(mine))?.iter().map(|b| bytes_to_f64s(b)).collect()
+        self.all_gather_bytes(&f64s_to_bytes(mine))?
+            .iter()
+            .map(|b| bytes_to_f64s(b))
+            .collect()
     }
 
     /// Member `root`'s f64 vector to everyone (lengths must agree).
@@ -192,7 +199,11 @@ pub trait Collective {
         self.broadcast_bytes(&mut bytes, root)?;
         let v = bytes_to_f64s(&bytes)?;
         if v.len() != buf.len() {
-            return Err(Error::Transport(format!("broadcast: {} values, expected {}", v.len(), buf.len())));
+            return Err(Error::Transport(format!(
+                "broadcast: {} values, expected {}",
+                v.len(),
+                buf.len()
+            )));
         }
         buf.copy_from_slice(&v);
         Ok(())
@@ -226,7 +237,10 @@ pub fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
 /// f64 values from little-endian bytes.
 pub fn bytes_to_f64s(b: &[u8]) -> Result<Vec<f64>> {
     if b.len() % 8 != 0 {
-        return Err(Error::Transport(format!("{} bytes is not a whole number of f64 values", b.len())));
+        return Err(Error::Transport(format!(
+            "{} bytes is not a whole number of f64 values",
+            b.len()
+        )));
     }
     Ok(b.chunks_exact(8)
         .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -253,7 +267,10 @@ pub fn pack_bits(values: &[u8], bits: u32) -> Vec<u8> {
 pub fn unpack_bits(bytes: &[u8], bits: u32, n: usize) -> Result<Vec<u8>> {
     let need = (n * bits as usize).div_ceil(8);
     if bytes.len() != need {
-        return Err(Error::Transport(format!("packed bits: {} bytes, expected {need}", bytes.len())));
+        return Err(Error::Transport(format!(
+            "packed bits: {} bytes, expected {need}",
+            bytes.len()
+        )));
     }
     let mut out = vec![0u8; n];
     let mut pos = 0usize;

@@ -113,7 +113,11 @@ impl InProcComm {
         }
         let seq = self.sent_seq[peer];
         self.sent_seq[peer] += 1;
-        let tx = self.tx.get(peer).and_then(|t| t.as_ref()).ok_or(Error::PeerLost(peer))?;
+        let tx = self
+            .tx
+            .get(peer)
+            .and_then(|t| t.as_ref())
+            .ok_or(Error::PeerLost(peer))?;
         tx.send(Frame {
             seq,
             sum: sum_sent,
@@ -133,18 +137,28 @@ impl InProcComm {
 
     /// The next message from `peer` and whether its checksum holds.
     fn take_raw(&mut self, peer: usize) -> Result<(Vec<u8>, bool)> {
-        let rx = self.rx.get(peer).and_then(|r| r.as_ref()).ok_or(Error::PeerLost(peer))?;
+        let rx = self
+            .rx
+            .get(peer)
+            .and_then(|r| r.as_ref())
+            .ok_or(Error::PeerLost(peer))?;
         let f = match rx.recv_timeout(RECV_TIMEOUT) {
             Ok(f) => f,
             Err(RecvTimeoutError::Disconnected) => return Err(Error::PeerLost(peer)),
             Err(RecvTimeoutError::Timeout) => {
-                return Err(Error::Transport(format!("rank {}: no message from rank {peer} within {RECV_TIMEOUT:?}", self.me)))
+                return Err(Error::Transport(format!(
+                    "rank {}: no message from rank {peer} within {RECV_TIMEOUT:?}",
+                    self.me
+                )))
             }
         };
         let want = self.recv_seq[peer];
         self.recv_seq[peer] += 1;
         if f.seq != want {
-            return Err(Error::Transport(format!("rank {}: message {} from rank {peer}, expected {want}", self.me, f.seq)));
+            return Err(Error::Transport(format!(
+                "rank {}: message {} from rank {peer}, expected {want}",
+                self.me, f.seq
+            )));
         }
         let ok = checksum(&f.data) == f.sum;
         Ok((f.data, ok))
@@ -225,7 +239,12 @@ impl Collective for InProcComm {
         let (got, err) = self.exchange(&|_| mine.clone());
         let n = self.members.len() as u64;
         let me = self.rank();
-        let recv: u64 = got.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, g)| g.len() as u64).sum();
+        let recv: u64 = got
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, g)| g.len() as u64)
+            .sum();
         self.traffic.record(mine.len() as u64 * (n - 1), recv, n - 1);
         match err {
             Some(e) => Err(e),
@@ -235,12 +254,26 @@ impl Collective for InProcComm {
 
     fn all_to_all_bytes(&mut self, chunks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         if chunks.len() != self.members.len() {
-            return Err(Error::Transport(format!("all-to-all: {} chunks for {} members", chunks.len(), self.members.len())));
+            return Err(Error::Transport(format!(
+                "all-to-all: {} chunks for {} members",
+                chunks.len(),
+                self.members.len()
+            )));
         }
         let (got, err) = self.exchange(&|j| chunks[j].clone());
         let me = self.rank();
-        let sent: u64 = chunks.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, c)| c.len() as u64).sum();
-        let recv: u64 = got.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, g)| g.len() as u64).sum();
+        let sent: u64 = chunks
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, c)| c.len() as u64)
+            .sum();
+        let recv: u64 = got
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, g)| g.len() as u64)
+            .sum();
         self.traffic.record(sent, recv, self.members.len() as u64 - 1);
         match err {
             Some(e) => Err(e),
@@ -343,7 +376,10 @@ pub fn run_inproc<R: Send>(
         handles
             .into_iter()
             .enumerate()
-            .map(|(r, h)| h.join().unwrap_or_else(|_| Err(Error::Transport(format!("rank {r} panicked")))))
+            .map(|(r, h)| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Transport(format!("rank {r} panicked"))))
+            })
             .collect()
     })
 }

@@ -34,7 +34,10 @@ fn seal(data: &[u8]) -> Vec<u8> {
 
 fn open(from: usize, framed: &[u8]) -> Result<Vec<u8>> {
     if framed.len() < 8 {
-        return Err(Error::Transport(format!("message of {} bytes from rank {from}", framed.len())));
+        return Err(Error::Transport(format!(
+            "message of {} bytes from rank {from}",
+            framed.len()
+        )));
     }
     let (d, s) = framed.split_at(framed.len() - 8);
     let want = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
@@ -113,15 +116,24 @@ impl Collective for MpiComm {
             }
         }
         let me = self.rank();
-        let recv: u64 = out.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, v)| v.len() as u64).sum();
-        self.traffic.record(mine.len() as u64 * (n as u64 - 1), recv, n as u64 - 1);
+        let recv: u64 = out
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, v)| v.len() as u64)
+            .sum();
+        self.traffic
+            .record(mine.len() as u64 * (n as u64 - 1), recv, n as u64 - 1);
         err.map_or(Ok(out), Err)
     }
 
     fn all_to_all_bytes(&mut self, chunks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let n = self.size();
         if chunks.len() != n {
-            return Err(Error::Transport(format!("all-to-all: {} chunks for {n} ranks", chunks.len())));
+            return Err(Error::Transport(format!(
+                "all-to-all: {} chunks for {n} ranks",
+                chunks.len()
+            )));
         }
         let framed: Vec<Vec<u8>> = chunks.iter().map(|c| seal(c)).collect();
         let scounts: Vec<i32> = framed.iter().map(|f| count(f.len())).collect::<Result<_>>()?;
@@ -148,8 +160,18 @@ impl Collective for MpiComm {
             }
         }
         let me = self.rank();
-        let sent: u64 = chunks.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, c)| c.len() as u64).sum();
-        let recv: u64 = out.iter().enumerate().filter(|(j, _)| *j != me).map(|(_, v)| v.len() as u64).sum();
+        let sent: u64 = chunks
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, c)| c.len() as u64)
+            .sum();
+        let recv: u64 = out
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != me)
+            .map(|(_, v)| v.len() as u64)
+            .sum();
         self.traffic.record(sent, recv, n as u64 - 1);
         err.map_or(Ok(out), Err)
     }
@@ -196,8 +218,8 @@ impl Collective for MpiComm {
     }
 
     fn vote(&mut self, ok: bool) -> Result<Vote> {
-        let all = match self.all_gather_bytes(&[u8::from(ok)]) {
-            Ok(v) => v.iter().all(|b| b == &[1]),
+        let all = match self.all_gather_bytes(&crate::collective::flag_bytes(ok)) {
+            Ok(v) => v.iter().all(|b| crate::collective::read_flag(b)),
             Err(Error::Corrupt { .. }) => false,
             Err(e) => return Err(e),
         };

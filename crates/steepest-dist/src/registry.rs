@@ -5,7 +5,9 @@
 use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
-use crate::algo::{ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm};
+use crate::algo::{
+    ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm,
+};
 use crate::error::{Error, Result};
 
 /// Builds an algorithm from hyperparameters, the initial parameters and the number of workers.
@@ -111,7 +113,10 @@ pub fn registry() -> &'static [DistEntry] {
 pub fn lookup(name: &str) -> Result<&'static DistEntry> {
     REGISTRY.iter().find(|e| e.name == name).ok_or_else(|| {
         let names: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
-        Error::config("algo", format!("no distributed algorithm named {name:?} (known: {})", names.join(", ")))
+        Error::config(
+            "algo",
+            format!("no distributed algorithm named {name:?} (known: {})", names.join(", ")),
+        )
     })
 }
 

@@ -3,10 +3,10 @@
 use steepest::hyper::{hyper, Hyper};
 use steepest::{GradSet, Optimizer, ParamSet};
 use steepest_dist::algo::{flatten, unflatten};
-use steepest_dist::Collective;
 use steepest_dist::inproc::Faults;
 use steepest_dist::registry::parse_hyper;
 use steepest_dist::train::{data_seed, train_inproc, workload, RankReport, TrainSpec};
+use steepest_dist::Collective;
 
 const WORKLOAD: &str = "softmax-digits";
 
@@ -97,7 +97,11 @@ fn ddp_is_the_optimizer_on_the_mean_gradient_bit_for_bit() {
     let n = 3;
     let steps = 12;
     let reps = run(
-        &spec("ddp", parse_hyper(r#"{"optimizer": "adamw", "optimizer_hyper": {"lr": 0.01}}"#).unwrap(), steps),
+        &spec(
+            "ddp",
+            parse_hyper(r#"{"optimizer": "adamw", "optimizer_hyper": {"lr": 0.01}}"#).unwrap(),
+            steps,
+        ),
         n,
     );
     let problem = workload(WORKLOAD).unwrap();
@@ -133,7 +137,10 @@ fn ddp_is_the_optimizer_on_the_mean_gradient_bit_for_bit() {
 fn noloco_with_two_workers_is_diloco_bit_for_bit() {
     for (form, nesterov) in [("nesterov", true), ("heavy-ball", false)] {
         let inner = r#""inner": "adam", "inner_hyper": {"lr": 0.01}"#;
-        let nl = parse_hyper(&format!(r#"{{"h": 6, "momentum": 0.5, "outer_lr": 0.7, "gamma": 0.7, "form": "{form}", {inner}}}"#)).unwrap();
+        let nl = parse_hyper(&format!(
+            r#"{{"h": 6, "momentum": 0.5, "outer_lr": 0.7, "gamma": 0.7, "form": "{form}", {inner}}}"#
+        ))
+        .unwrap();
         let dl = parse_hyper(&format!(
             r#"{{"h": 6, "outer": "sgd", "outer_hyper": {{"lr": 0.7, "momentum": 0.5, "nesterov": {nesterov}}}, {inner}}}"#
         ))
@@ -147,8 +154,16 @@ fn noloco_with_two_workers_is_diloco_bit_for_bit() {
         assert!(a[0].traffic.ops > 0);
     }
     // the forms really differ
-    let h = |f: &str| parse_hyper(&format!(r#"{{"h": 6, "form": "{f}", "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#)).unwrap();
-    assert_ne!(run(&spec("noloco", h("nesterov"), 36), 2)[0].model, run(&spec("noloco", h("heavy-ball"), 36), 2)[0].model);
+    let h = |f: &str| {
+        parse_hyper(&format!(
+            r#"{{"h": 6, "form": "{f}", "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#
+        ))
+        .unwrap()
+    };
+    assert_ne!(
+        run(&spec("noloco", h("nesterov"), 36), 2)[0].model,
+        run(&spec("noloco", h("heavy-ball"), 36), 2)[0].model
+    );
 }
 
 /// One Distributed Lion step computed by hand from the workers' gradients.
@@ -157,11 +172,16 @@ fn dist_lion_first_step_matches_the_paper_by_hand() {
     for (vote, n) in [("mavo", 3usize), ("mavo", 4), ("avg", 3), ("avg", 4)] {
         let lr = 0.01;
         let wd = 0.1;
-        let hy = parse_hyper(&format!(r#"{{"lr": {lr}, "weight_decay": {wd}, "betas": [0.9, 0.99], "vote": "{vote}"}}"#)).unwrap();
+        let hy = parse_hyper(&format!(
+            r#"{{"lr": {lr}, "weight_decay": {wd}, "betas": [0.9, 0.99], "vote": "{vote}"}}"#
+        ))
+        .unwrap();
         let problem = workload(WORKLOAD).unwrap();
         let mut p0 = problem.init(11);
         // start away from zero so weight decay matters
-        let x0: Vec<f64> = (0..p0.total_numel()).map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.01).collect();
+        let x0: Vec<f64> = (0..p0.total_numel())
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) * 0.01)
+            .collect();
         unflatten(&mut p0, &x0).unwrap();
         let mut g = GradSet::new();
         let signs: Vec<Vec<f64>> = (0..n)
@@ -175,7 +195,11 @@ fn dist_lion_first_step_matches_the_paper_by_hand() {
         let want: Vec<f64> = (0..x0.len())
             .map(|i| {
                 let s: f64 = signs.iter().map(|v| v[i]).sum();
-                let d = if vote == "avg" { s / n as f64 } else { s.signum() * f64::from(s != 0.0) };
+                let d = if vote == "avg" {
+                    s / n as f64
+                } else {
+                    s.signum() * f64::from(s != 0.0)
+                };
                 x0[i] * (1.0 - lr * wd) - lr * d
             })
             .collect();

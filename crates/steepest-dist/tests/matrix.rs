@@ -35,7 +35,10 @@ fn each(f: impl Fn(&DistEntry)) {
 fn names_are_lowercase_hyphenated_and_unique() {
     let mut seen = std::collections::BTreeSet::new();
     each(|e| {
-        assert!(e.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert!(e
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         assert!(!e.paper.is_empty() && !e.summary.is_empty());
     });
     for e in registry::registry() {
@@ -50,7 +53,11 @@ fn runs_are_deterministic() {
         let a = run(&s, 3, Faults::default());
         let b = run(&s, 3, Faults::default());
         for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.model, y.model, "{}: rank {} differs between runs", e.name, x.world_rank);
+            assert_eq!(
+                x.model, y.model,
+                "{}: rank {} differs between runs",
+                e.name, x.world_rank
+            );
             assert_eq!(x.traffic, y.traffic, "{}", e.name);
         }
     });
@@ -66,7 +73,13 @@ fn loss_decreases() {
         let end = loss_of_mean(&s, &refs).unwrap();
         assert!(end < 0.7 * start, "{}: loss {start} -> {end}", e.name);
         for r in &reps {
-            assert!(r.final_loss < 0.8 * start, "{}: rank {} loss {start} -> {}", e.name, r.world_rank, r.final_loss);
+            assert!(
+                r.final_loss < 0.8 * start,
+                "{}: rank {} loss {start} -> {}",
+                e.name,
+                r.world_rank,
+                r.final_loss
+            );
         }
     });
 }
@@ -80,9 +93,18 @@ fn bytes_are_counted_and_conserved() {
             let sent: u64 = reps.iter().map(|r| r.traffic.bytes_sent).sum();
             let recv: u64 = reps.iter().map(|r| r.traffic.bytes_recv).sum();
             assert!(sent > 0, "{}: no bytes counted with {n} workers", e.name);
-            assert_eq!(sent, recv, "{}: bytes sent and received disagree with {n} workers", e.name);
+            assert_eq!(
+                sent, recv,
+                "{}: bytes sent and received disagree with {n} workers",
+                e.name
+            );
             for r in &reps {
-                assert!(r.traffic.bytes_sent > 0, "{}: rank {} sent nothing", e.name, r.world_rank);
+                assert!(
+                    r.traffic.bytes_sent > 0,
+                    "{}: rank {} sent nothing",
+                    e.name,
+                    r.world_rank
+                );
                 assert_eq!(r.traffic.retries, 0, "{}", e.name);
             }
         }
@@ -109,7 +131,11 @@ fn bad_configs_are_rejected_naming_the_field() {
             // and the driver reports it before starting any thread
             let mut s = spec(e);
             s.hyper = h;
-            assert!(train_inproc(&s, 2, None, Faults::default()).is_err(), "{}: {json}", e.name);
+            assert!(
+                train_inproc(&s, 2, None, Faults::default()).is_err(),
+                "{}: {json}",
+                e.name
+            );
         }
         let s = spec(e);
         assert!(train_inproc(&s, 0, None, Faults::default()).is_err());
@@ -139,7 +165,11 @@ fn corrupted_messages_never_reach_the_parameters() {
         let retries: u64 = faulty.iter().map(|r| r.traffic.retries).sum();
         assert!(retries > 0, "{}: no retry recorded", e.name);
         for (c, f) in clean.iter().zip(&faulty) {
-            assert_eq!(c.model, f.model, "{}: rank {} differs after a corrupted message", e.name, c.world_rank);
+            assert_eq!(
+                c.model, f.model,
+                "{}: rank {} differs after a corrupted message",
+                e.name, c.world_rank
+            );
         }
     });
 }
@@ -164,7 +194,15 @@ fn a_killed_rank_does_not_stop_the_run() {
         .unwrap();
         assert!(matches!(out[2], Err(steepest_dist::Error::Killed(25))), "{}", e.name);
         let survivors: Vec<&RankReport> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(survivors.len(), 3, "{}: {:?}", e.name, out.iter().map(|r| r.as_ref().err().map(|e| e.to_string())).collect::<Vec<_>>());
+        assert_eq!(
+            survivors.len(),
+            3,
+            "{}: {:?}",
+            e.name,
+            out.iter()
+                .map(|r| r.as_ref().err().map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
         for r in &survivors {
             assert_eq!(r.steps, STEPS, "{}", e.name);
         }

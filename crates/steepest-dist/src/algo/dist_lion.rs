@@ -86,7 +86,11 @@ impl DistLion {
         let vote = match r.string("vote", "mavo")?.as_str() {
             "mavo" => Vote::MaVo,
             "avg" => Vote::Avg,
-            other => return Err(r.error("vote", format!("expected \"mavo\" or \"avg\", got {other:?}")).into()),
+            other => {
+                return Err(r
+                    .error("vote", format!("expected \"mavo\" or \"avg\", got {other:?}"))
+                    .into())
+            }
         };
         r.finish()?;
         Ok(DistLion {
@@ -168,7 +172,10 @@ impl DistAlgorithm for DistLion {
         let loss = oracle(&self.params, &mut self.grads);
         let g = flatten_grads(&self.params, &self.grads)?;
         if comm.size() > 255 {
-            return Err(Error::config("workers", "dist-lion counts votes in bytes: at most 255 workers"));
+            return Err(Error::config(
+                "workers",
+                "dist-lion counts votes in bytes: at most 255 workers",
+            ));
         }
         let bits: Vec<u8> = self
             .m

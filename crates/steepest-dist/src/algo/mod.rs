@@ -44,7 +44,10 @@ pub trait DistAlgorithm: Send {
     /// [`DistAlgorithm::optimizers`] (bytes of their state files), at `steps`.
     fn restore(&mut self, model: &ParamSet<f64>, states: &BTreeMap<String, Vec<u8>>, steps: u64) -> Result<()> {
         let _ = (model, states, steps);
-        Err(Error::config("checkpoint", format!("{} cannot resume from a checkpoint", self.name())))
+        Err(Error::config(
+            "checkpoint",
+            format!("{} cannot resume from a checkpoint", self.name()),
+        ))
     }
 }
 
@@ -60,7 +63,11 @@ pub fn flatten(p: &ParamSet<f64>) -> Vec<f64> {
 /// Writes a flat vector back into the parameters (lengths must match).
 pub fn unflatten(p: &mut ParamSet<f64>, flat: &[f64]) -> Result<()> {
     if flat.len() != p.total_numel() {
-        return Err(Error::Transport(format!("{} values for {} parameters", flat.len(), p.total_numel())));
+        return Err(Error::Transport(format!(
+            "{} values for {} parameters",
+            flat.len(),
+            p.total_numel()
+        )));
     }
     let mut at = 0;
     for x in p.params_mut() {
@@ -79,7 +86,12 @@ pub fn flatten_grads(p: &ParamSet<f64>, g: &GradSet<f64>) -> Result<Vec<f64>> {
             .get(&x.name)
             .ok_or_else(|| Error::Lab(format!("the workload gave no gradient for {}", x.name)))?;
         if gx.len() != x.data.len() {
-            return Err(Error::Lab(format!("gradient of {} has {} values, expected {}", x.name, gx.len(), x.data.len())));
+            return Err(Error::Lab(format!(
+                "gradient of {} has {} values, expected {}",
+                x.name,
+                gx.len(),
+                x.data.len()
+            )));
         }
         out.extend_from_slice(gx);
     }
@@ -125,7 +137,9 @@ pub fn split_nested(owner: &str, h: &Hyper, nested: &[&str]) -> Result<(Hyper, B
 /// Builds a registry optimizer, naming `field` (e.g. `inner`) in errors.
 pub fn build_optimizer(owner: &str, field: &str, name: &str, h: &Hyper, p: &ParamSet<f64>) -> Result<Optimizer<f64>> {
     if steepest::registry::lookup(name).is_err() {
-        return Err(steepest::Error::hyper(owner, field, format!("no optimizer named {name:?} in the registry")).into());
+        return Err(
+            steepest::Error::hyper(owner, field, format!("no optimizer named {name:?} in the registry")).into(),
+        );
     }
     Optimizer::new(name, h, p).map_err(|e| match e {
         steepest::Error::InvalidHyper { field: f, message, .. } => {

@@ -46,7 +46,10 @@ use std::collections::BTreeSet;
 use steepest::hyper::{hyper, Hyper, HyperReader};
 use steepest::{GradSet, Optimizer, ParamSet};
 
-use super::{build_optimizer, flatten, grads_from_flat, permutation, split_nested, unflatten, DistAlgorithm, Oracle, SYNC_ATTEMPTS};
+use super::{
+    build_optimizer, flatten, grads_from_flat, permutation, split_nested, unflatten, DistAlgorithm, Oracle,
+    SYNC_ATTEMPTS,
+};
 use crate::collective::{bytes_to_f64s, f64s_to_bytes, flag_bytes, Collective};
 use crate::error::{Error, Result};
 
@@ -91,14 +94,25 @@ impl NoLoCo {
         let alpha = r.f64("momentum", 0.5)?;
         r.unit_interval("momentum", alpha)?;
         let beta = r.f64("outer_lr", 0.7)?;
-        r.check(beta > 0.0 && beta.is_finite(), "outer_lr", format!("must be > 0, got {beta}"))?;
+        r.check(
+            beta > 0.0 && beta.is_finite(),
+            "outer_lr",
+            format!("must be > 0, got {beta}"),
+        )?;
         let gamma = r.f64("gamma", 0.7)?;
         r.non_negative("gamma", gamma)?;
         let form = r.string("form", "nesterov")?;
         let nesterov = match form.as_str() {
             "nesterov" => true,
             "heavy-ball" => false,
-            other => return Err(r.error("form", format!("expected \"nesterov\" or \"heavy-ball\", got {other:?}")).into()),
+            other => {
+                return Err(r
+                    .error(
+                        "form",
+                        format!("expected \"nesterov\" or \"heavy-ball\", got {other:?}"),
+                    )
+                    .into())
+            }
         };
         r.check(
             !(nesterov && alpha == 0.0),
@@ -110,7 +124,10 @@ impl NoLoCo {
             "fast-weights" => Exchange::FastWeights,
             other => {
                 return Err(r
-                    .error("exchange", format!("expected \"pseudo-gradient\" or \"fast-weights\", got {other:?}"))
+                    .error(
+                        "exchange",
+                        format!("expected \"pseudo-gradient\" or \"fast-weights\", got {other:?}"),
+                    )
                     .into())
             }
         };
@@ -164,7 +181,12 @@ impl NoLoCo {
 
     /// One exchange attempt with `peers`: returns the payloads of the members
     /// that delivered (world rank, values), and whether every acknowledgement was positive.
-    fn exchange_once(&mut self, comm: &mut dyn Collective, peers: &[usize], mine: &[f64]) -> Result<(Vec<(usize, Vec<f64>)>, bool)> {
+    fn exchange_once(
+        &mut self,
+        comm: &mut dyn Collective,
+        peers: &[usize],
+        mine: &[f64],
+    ) -> Result<(Vec<(usize, Vec<f64>)>, bool)> {
         let bytes = f64s_to_bytes(mine);
         for &p in peers {
             if let Err(Error::PeerLost(_)) = comm.send_bytes(p, &bytes) {
@@ -221,7 +243,11 @@ impl NoLoCo {
         let mine = self.payload();
         let mut attempt = 0;
         let others = loop {
-            let peers: Vec<usize> = group.iter().copied().filter(|&p| p != me && !self.dead.contains(&p)).collect();
+            let peers: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&p| p != me && !self.dead.contains(&p))
+                .collect();
             let (got, ok) = self.exchange_once(comm, &peers, &mine)?;
             if ok {
                 break got;
@@ -291,7 +317,12 @@ pub fn group_of(world: usize, n: usize, seed: u64, round: u64, me: usize) -> Vec
     let perm = permutation(world, seed, round + 1);
     let g = (world / n.max(1)).max(1);
     let pos = perm.iter().position(|&r| r == me).unwrap_or(0);
-    let mut out: Vec<usize> = perm.iter().enumerate().filter(|(p, _)| p % g == pos % g).map(|(_, &r)| r).collect();
+    let mut out: Vec<usize> = perm
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| p % g == pos % g)
+        .map(|(_, &r)| r)
+        .collect();
     out.sort_unstable();
     out
 }

@@ -90,7 +90,11 @@ impl OneBitAdam {
         let wd = r.f64("weight_decay", 0.0)?;
         r.non_negative("weight_decay", wd)?;
         let freeze = r.usize("freeze_step", 100_000)?;
-        r.check(freeze >= 1, "freeze_step", "the variance needs at least one warm-up step")?;
+        r.check(
+            freeze >= 1,
+            "freeze_step",
+            "the variance needs at least one warm-up step",
+        )?;
         r.finish()?;
         let d = init.total_numel();
         Ok(OneBitAdam {
@@ -183,7 +187,12 @@ impl DistAlgorithm for OneBitAdam {
                 *v = self.b2 * *v + (1.0 - self.b2) * g * g;
             }
         } else {
-            let mi: Vec<f64> = self.m.iter().zip(&g).map(|(m, g)| self.b1 * m + (1.0 - self.b1) * g).collect();
+            let mi: Vec<f64> = self
+                .m
+                .iter()
+                .zip(&g)
+                .map(|(m, g)| self.b1 * m + (1.0 - self.b1) * g)
+                .collect();
             let (m, ew, es) = committed(comm, SYNC_ATTEMPTS, |c| self.compressed_all_reduce(c, &mi))?;
             self.m = m;
             self.e_worker = ew;

@@ -17,7 +17,7 @@ fn check() -> Result<bool> {
         let n = comm.size();
         let mut all_ok = true;
         for e in registry::registry() {
-            let mut spec = TrainSpec::new(e.name, parse_hyper(e.demo)?, "softmax-digits");
+            let mut spec = TrainSpec::new(e.name, parse_hyper(e.demo)?, "noisy-quadratic");
             spec.steps = 30;
             spec.eval_every = 0;
             spec.seed = 5;
