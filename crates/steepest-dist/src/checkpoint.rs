@@ -21,6 +21,9 @@ use crate::algo::DistAlgorithm;
 use crate::collective::Collective;
 use crate::error::{Error, Result};
 
+/// A loaded checkpoint: the model, this rank's optimizer states by name, the step.
+pub type Loaded = (ParamSet<f64>, BTreeMap<String, Vec<u8>>, u64);
+
 /// Value of the `format` metadata key.
 pub const FORMAT: &str = "steepest.dist-checkpoint";
 
@@ -126,7 +129,7 @@ pub fn save(dir: &Path, comm: &mut dyn Collective, algo: &dyn DistAlgorithm) -> 
 
 /// Loads the last complete checkpoint for world rank `rank`: the model, this
 /// rank's optimizer states by name, and the step.
-pub fn load(dir: &Path, rank: usize, like: &ParamSet<f64>) -> Result<(ParamSet<f64>, BTreeMap<String, Vec<u8>>, u64)> {
+pub fn load(dir: &Path, rank: usize, like: &ParamSet<f64>) -> Result<Loaded> {
     let latest = std::fs::read_to_string(dir.join("LATEST")).map_err(|e| {
         Error::config(
             "checkpoint",

@@ -16,7 +16,7 @@ use crate::train::{loss_of_mean, train_inproc, RankReport, TrainSpec};
 #[derive(Subcommand, Debug)]
 pub enum DistCmd {
     /// Train a lab workload with a distributed algorithm; prints the loss curve and per-rank bytes.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Bytes per worker per step of every algorithm against DDP on one workload (in-process).
     Bytes(BytesArgs),
     /// The distributed algorithms.

@@ -236,7 +236,7 @@ pub fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
 
 /// f64 values from little-endian bytes.
 pub fn bytes_to_f64s(b: &[u8]) -> Result<Vec<f64>> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(Error::Transport(format!(
             "{} bytes is not a whole number of f64 values",
             b.len()

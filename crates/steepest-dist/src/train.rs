@@ -165,11 +165,11 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
         if !loss.is_finite() {
             return Err(Error::Lab(format!("training loss became {loss} at step {t}")));
         }
-        if spec.eval_every > 0 && t % spec.eval_every == 0 {
+        if spec.eval_every > 0 && t.is_multiple_of(spec.eval_every) {
             curve.push((t, eval(algo.as_ref())));
         }
         if let Some((dir, every)) = &spec.checkpoint {
-            if *every > 0 && t % every == 0 {
+            if *every > 0 && t.is_multiple_of(*every) {
                 crate::checkpoint::save(dir, comm, algo.as_ref())?;
             }
         }

@@ -107,7 +107,7 @@ impl DistAlgorithm for DiLoCo {
         let loss = oracle(&self.local, &mut self.grads);
         self.inner.step(&mut self.local, &mut self.grads)?;
         self.t += 1;
-        if self.t % self.h == 0 {
+        if self.t.is_multiple_of(self.h) {
             self.outer_step(comm)?;
         }
         Ok(loss)

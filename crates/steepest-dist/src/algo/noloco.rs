@@ -53,6 +53,9 @@ use super::{
 use crate::collective::{bytes_to_f64s, f64s_to_bytes, flag_bytes, Collective};
 use crate::error::{Error, Result};
 
+/// Payloads that arrived (world rank, values) and whether every acknowledgement was positive.
+type Received = (Vec<(usize, Vec<f64>)>, bool);
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Exchange {
     PseudoGradient,
@@ -181,12 +184,7 @@ impl NoLoCo {
 
     /// One exchange attempt with `peers`: returns the payloads of the members
     /// that delivered (world rank, values), and whether every acknowledgement was positive.
-    fn exchange_once(
-        &mut self,
-        comm: &mut dyn Collective,
-        peers: &[usize],
-        mine: &[f64],
-    ) -> Result<(Vec<(usize, Vec<f64>)>, bool)> {
+    fn exchange_once(&mut self, comm: &mut dyn Collective, peers: &[usize], mine: &[f64]) -> Result<Received> {
         let bytes = f64s_to_bytes(mine);
         for &p in peers {
             if let Err(Error::PeerLost(_)) = comm.send_bytes(p, &bytes) {
@@ -336,7 +334,7 @@ impl DistAlgorithm for NoLoCo {
         let loss = oracle(&self.fast, &mut self.grads);
         self.inner.step(&mut self.fast, &mut self.grads)?;
         self.t += 1;
-        if self.t % self.h == 0 {
+        if self.t.is_multiple_of(self.h) {
             self.outer_step(comm)?;
         }
         Ok(loss)
@@ -365,6 +363,7 @@ mod tests {
             for n in 1..=world {
                 for round in 0..5 {
                     let mut seen = vec![0; world];
+                    #[allow(clippy::needless_range_loop)]
                     for me in 0..world {
                         let g = group_of(world, n, 7, round, me);
                         assert!(g.contains(&me));
