@@ -8,3 +8,7 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
 fi
 export STEEPEST_REQUIRE_PYTHON=1
 cargo test --workspace --locked
+# Distributed training over real processes: Open MPI, then 2-4 ranks under mpirun.
+bash scripts/install-mpi.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cargo test -p steepest-dist --features mpi --locked --test mpi

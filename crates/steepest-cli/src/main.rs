@@ -125,6 +125,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Distributed training: DDP, DiLoCo, NoLoCo, Distributed Lion, 1-bit Adam (in-process or MPI).
+    #[command(subcommand)]
+    Dist(steepest_dist::cli::DistCmd),
 }
 
 #[derive(Subcommand)]
@@ -546,6 +549,7 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{}", steepest_fed::cli::run(&args).map_err(|e| e.to_string())?);
             Ok(())
         }
+        Command::Dist(cmd) => steepest_dist::cli::run(cmd),
     }
 }
 

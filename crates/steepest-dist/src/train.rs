@@ -1,0 +1,250 @@
+//! The training driver: one rank's loop over a lab workload, with fault
+//! injection, checkpoints, and per-rank curves and traffic.
+//!
+//! Data: rank `r` draws its own stochastic gradients from the workload with
+//! the data seed `seed·1_000_003 + r + 1` (its own minibatch stream over the
+//! same data set: i.i.d. sharding). Every rank starts from the workload's
+//! initial point for `seed` (identical everywhere).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use steepest::hyper::Hyper;
+use steepest::GradSet;
+use steepest_lab::problems::{EvalCtx, Problem};
+use steepest_lab::workloads::Body;
+
+use crate::algo::{flatten, DistAlgorithm};
+use crate::collective::{Collective, Link, Traffic};
+use crate::error::{Error, Result};
+use crate::inproc::{run_inproc, Faults};
+use crate::registry;
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// Distributed registry name.
+    pub algo: String,
+    /// Its hyperparameters.
+    pub hyper: Hyper,
+    /// Lab workload name (a problem workload).
+    pub workload: String,
+    /// Local steps per rank.
+    pub steps: u64,
+    /// Seed (initial point and data streams).
+    pub seed: u64,
+    /// Evaluate the model every this many steps (0: only at the end).
+    pub eval_every: u64,
+    /// `(world rank, step)`: that rank dies at the start of that step.
+    pub kill: Option<(usize, u64)>,
+    /// Save a checkpoint of the committed state every this many steps, here.
+    pub checkpoint: Option<(PathBuf, u64)>,
+    /// Resume from the last complete checkpoint in this directory.
+    pub resume: Option<PathBuf>,
+}
+
+impl TrainSpec {
+    /// A run with defaults: 100 steps, seed 0, evaluation every 10 steps, no faults.
+    pub fn new(algo: &str, hyper: Hyper, workload: &str) -> TrainSpec {
+        TrainSpec {
+            algo: algo.into(),
+            hyper,
+            workload: workload.into(),
+            steps: 100,
+            seed: 0,
+            eval_every: 10,
+            kill: None,
+            checkpoint: None,
+            resume: None,
+        }
+    }
+}
+
+/// What one rank reports.
+#[derive(Clone, Debug)]
+pub struct RankReport {
+    /// World rank.
+    pub world_rank: usize,
+    /// `(step, full loss of the rank's model)` at the evaluations (step 0 first).
+    pub curve: Vec<(u64, f64)>,
+    /// Training loss of each local step.
+    pub train_loss: Vec<f64>,
+    /// The rank's model at the end, flattened.
+    pub model: Vec<f64>,
+    /// Full loss of that model.
+    pub final_loss: f64,
+    /// Traffic.
+    pub traffic: Traffic,
+    /// Local steps taken.
+    pub steps: u64,
+    /// Members at the end (world ranks).
+    pub members: Vec<usize>,
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Arc<dyn Problem>>> {
+    static C: OnceLock<Mutex<HashMap<String, Arc<dyn Problem>>>> = OnceLock::new();
+    C.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The lab's problem workload `name` (cached; the lock is held while a
+/// workload is built, so concurrent callers build it once).
+pub fn workload(name: &str) -> Result<Arc<dyn Problem>> {
+    let mut c = cache()
+        .lock()
+        .map_err(|_| Error::Lab("workload cache poisoned".into()))?;
+    if let Some(p) = c.get(name) {
+        return Ok(p.clone());
+    }
+    // The cheap synthetic problems, built exactly as the lab builds them,
+    // without solving every other workload's optimum first.
+    let quick: Option<Arc<dyn Problem>> = match name {
+        "noisy-quadratic" => Some(Arc::new(steepest_lab::problems::NoisyQuadratic::new(100, 1000.0, 0.01))),
+        "least-squares" => Some(Arc::new(steepest_lab::problems::LeastSquares::new(
+            200, 40, 100.0, 1.0, 1,
+        ))),
+        _ => None,
+    };
+    if let Some(p) = quick {
+        c.insert(name.to_string(), p.clone());
+        return Ok(p);
+    }
+    let all = steepest_lab::workloads::builtin().map_err(|e| Error::Lab(e.to_string()))?;
+    let mut names = Vec::new();
+    for w in all {
+        if let Body::Problem(p) = &w.body {
+            c.insert(w.name.clone(), p.clone());
+            names.push(w.name.clone());
+        }
+    }
+    c.get(name).cloned().ok_or_else(|| {
+        Error::config(
+            "workload",
+            format!("no lab problem workload named {name:?} (known: {})", names.join(", ")),
+        )
+    })
+}
+
+/// The data seed of a rank.
+pub fn data_seed(seed: u64, rank: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(rank as u64 + 1)
+}
+
+/// Runs one rank to the end (or to its injected death).
+pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &TrainSpec) -> Result<RankReport> {
+    let init = problem.init(spec.seed);
+    let mut algo: Box<dyn DistAlgorithm> = registry::build(&spec.algo, &spec.hyper, &init, comm.world_size())?;
+    if let Some(dir) = &spec.resume {
+        let (model, states, step) = crate::checkpoint::load(dir, comm.world_rank(), &init)?;
+        algo.restore(&model, &states, step)?;
+    }
+    let me = comm.world_rank();
+    let dseed = data_seed(spec.seed, me);
+    let eval = |algo: &dyn DistAlgorithm| {
+        problem
+            .eval(
+                algo.model(),
+                &EvalCtx {
+                    seed: spec.seed,
+                    t: algo.steps(),
+                    cum_loss: 0.0,
+                },
+            )
+            .loss
+    };
+    let mut curve = vec![(algo.steps(), eval(algo.as_ref()))];
+    let mut train_loss = Vec::new();
+    while algo.steps() < spec.steps {
+        let t = algo.steps() + 1;
+        if spec.kill == Some((me, t)) {
+            return Err(Error::Killed(t));
+        }
+        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| problem.loss_grad(p, dseed, t, g);
+        let loss = algo.step(comm, &mut oracle)?;
+        train_loss.push(loss);
+        if !loss.is_finite() {
+            return Err(Error::Lab(format!("training loss became {loss} at step {t}")));
+        }
+        if spec.eval_every > 0 && t.is_multiple_of(spec.eval_every) {
+            curve.push((t, eval(algo.as_ref())));
+        }
+        if let Some((dir, every)) = &spec.checkpoint {
+            if *every > 0 && t.is_multiple_of(*every) {
+                crate::checkpoint::save(dir, comm, algo.as_ref())?;
+            }
+        }
+    }
+    let final_loss = eval(algo.as_ref());
+    if curve.last().map(|c| c.0) != Some(algo.steps()) {
+        curve.push((algo.steps(), final_loss));
+    }
+    Ok(RankReport {
+        world_rank: me,
+        curve,
+        train_loss,
+        model: flatten(algo.model()),
+        final_loss,
+        traffic: comm.traffic().clone(),
+        steps: algo.steps(),
+        members: comm.members(),
+    })
+}
+
+/// Runs `workers` in-process ranks; one result per rank.
+pub fn train_inproc(
+    spec: &TrainSpec,
+    workers: usize,
+    link: Option<Link>,
+    faults: Faults,
+) -> Result<Vec<Result<RankReport>>> {
+    if workers == 0 {
+        return Err(Error::config("workers", "need at least one worker"));
+    }
+    if let Some(l) = link {
+        if !(l.gbps > 0.0 && l.gbps.is_finite()) {
+            return Err(Error::config("link-gbps", format!("must be > 0, got {}", l.gbps)));
+        }
+        if !(l.latency_s >= 0.0 && l.latency_s.is_finite()) {
+            return Err(Error::config(
+                "latency-ms",
+                format!("must be >= 0, got {}", l.latency_s * 1e3),
+            ));
+        }
+    }
+    // Validate the configuration once, before any thread starts.
+    let problem = workload(&spec.workload)?;
+    registry::build(&spec.algo, &spec.hyper, &problem.init(spec.seed), workers)?;
+    let mut spec = spec.clone();
+    if spec.kill.is_none() {
+        spec.kill = faults.kill;
+    }
+    let p = problem.as_ref();
+    Ok(run_inproc(workers, link, faults, |mut c| train_rank(&mut c, p, &spec)))
+}
+
+/// Loss of the mean of the ranks' models (what a final all-reduce would serve).
+pub fn loss_of_mean(spec: &TrainSpec, reports: &[&RankReport]) -> Result<f64> {
+    let problem = workload(&spec.workload)?;
+    let mut p = problem.init(spec.seed);
+    let d = p.total_numel();
+    let mut mean = vec![0.0; d];
+    for r in reports {
+        for (m, x) in mean.iter_mut().zip(&r.model) {
+            *m += x;
+        }
+    }
+    for m in &mut mean {
+        *m /= reports.len().max(1) as f64;
+    }
+    crate::algo::unflatten(&mut p, &mean)?;
+    Ok(problem
+        .eval(
+            &p,
+            &EvalCtx {
+                seed: spec.seed,
+                t: spec.steps,
+                cum_loss: 0.0,
+            },
+        )
+        .loss)
+}
