@@ -231,7 +231,7 @@ impl ModuleVisitor for DrawAll {
 /// may be drawn lazily (on first use), so both happen under one lock: a
 /// concurrent run's `seed` cannot land between this run's draws. Training
 /// itself then needs no lock.
-fn init_seeded<M: Module>(device: &Device, seed: u64, f: impl FnOnce() -> M) -> M {
+pub fn init_seeded<M: Module>(device: &Device, seed: u64, f: impl FnOnce() -> M) -> M {
     let _guard = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(seed);
     let m = f();

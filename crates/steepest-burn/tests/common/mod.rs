@@ -20,11 +20,10 @@ pub fn data() -> Classification {
 /// A small MLP (64 → 32 → 32 → 10), seeded.
 pub fn mlp(seed: u64) -> Mlp {
     let d = device();
-    // burn's seeded RNG may be global: models are built under one lock per process.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    d.seed(seed);
-    Mlp::new(64, 32, 10, &d)
+    // burn's seeded RNG is global and parameters may be drawn lazily (a clone of an
+    // undrawn model draws again, later, from whatever state the RNG is in): build and
+    // draw everything under the library's seeding lock.
+    steepest_burn::models::init_seeded(&d, seed, || Mlp::new(64, 32, 10, &d))
 }
 
 /// Gradients of the cross-entropy on batch `step` (a fixed sequence of 32-row batches).
