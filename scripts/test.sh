@@ -7,8 +7,10 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check safetensors numpy
 fi
 export STEEPEST_REQUIRE_PYTHON=1
-cargo test --workspace --locked
-# Distributed training over real processes: Open MPI, then 2-4 ranks under mpirun.
+# Distributed training over real processes (tests/mpi.rs runs 2-4 ranks under
+# mpirun): Open MPI first. The whole workspace is tested with steepest-dist's
+# `mpi` feature on, in one build: the MPI bindings change features of shared
+# dependencies, so a second build without it would compile burn twice.
 bash scripts/install-mpi.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cargo test -p steepest-dist --features mpi --locked --test mpi
+cargo test --workspace --features steepest-dist/mpi --locked

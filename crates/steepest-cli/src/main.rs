@@ -80,7 +80,9 @@ enum Command {
     /// The convergence lab: every optimizer on the suite's workloads with a fair
     /// learning-rate sweep, every paper claim checked, and a report (report.html).
     Bench {
-        /// Suite: quick (≤ 5 minutes on 2 cores), standard or full.
+        /// Suite: quick (≤ 5 minutes on 2 cores), standard, full, or distributed
+        /// (every distributed algorithm on softmax-digits with 4 in-process
+        /// workers: loss vs steps, bytes and simulated time; distributed.html).
         #[arg(long, default_value = "quick")]
         suite: String,
         /// Only these workloads (comma-separated; default: the suite's).
@@ -456,11 +458,35 @@ fn run(cli: Cli) -> Result<(), String> {
             quiet,
         } => {
             use steepest_lab::{bench, byo, report, workloads::Suite};
-            let suite =
-                Suite::parse(&suite).ok_or_else(|| format!("unknown suite {suite:?} (quick, standard or full)"))?;
             if seeds == Some(0) {
                 return Err("--seeds must be at least 1".into());
             }
+            if suite == "distributed" {
+                if !optimizers.is_empty() || !workload_files.is_empty() {
+                    return Err("--optimizers and --workload-file apply to the optimizer suites, \
+                                not to --suite distributed"
+                        .into());
+                }
+                if workloads.len() > 1 {
+                    return Err("--suite distributed runs on one workload".into());
+                }
+                let mut cfg = steepest_dist::bench::DistBenchConfig {
+                    progress: !quiet,
+                    ..Default::default()
+                };
+                if let Some(w) = workloads.first() {
+                    cfg.workload = w.clone();
+                }
+                if let Some(s) = seeds {
+                    cfg.seeds = s;
+                }
+                let b = steepest_dist::bench::run(&cfg).map_err(|e| e.to_string())?;
+                let path = steepest_dist::bench::write(&b, &out).map_err(|e| e.to_string())?;
+                say(&steepest_dist::bench::summary(&b))?;
+                return say(&format!("\nReport: {} ({:.0} s)", path.display(), b.wall_seconds));
+            }
+            let suite = Suite::parse(&suite)
+                .ok_or_else(|| format!("unknown suite {suite:?} (quick, standard, full or distributed)"))?;
             let mut extra = Vec::new();
             for f in &workload_files {
                 extra.push(byo::load(f).map_err(|e| e.to_string())?);

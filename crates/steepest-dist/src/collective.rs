@@ -60,6 +60,9 @@ pub struct Traffic {
     pub sim_seconds: f64,
     /// Operations that failed and were retried or rolled back.
     pub retries: u64,
+    /// Corrupted flags (acknowledgements, votes) read correctly anyway: they
+    /// are coded redundantly and decoded by majority, so a flipped bit needs no retry.
+    pub corrected: u64,
     /// The link model, if any.
     pub link: Option<Link>,
 }

@@ -166,8 +166,11 @@ impl InProcComm {
 
     /// Receives a redundantly coded flag (see [`crate::collective::flag_bytes`]).
     fn recv_flag_raw(&mut self, peer: usize) -> Result<bool> {
-        let (d, _) = self.take_raw(peer)?;
+        let (d, ok) = self.take_raw(peer)?;
         self.traffic.record(0, d.len() as u64, 0);
+        if !ok {
+            self.traffic.corrected += 1;
+        }
         Ok(crate::collective::read_flag(&d))
     }
 
@@ -337,7 +340,12 @@ impl Collective for InProcComm {
                 continue;
             }
             match self.take_raw(p) {
-                Ok((v, _)) => all_ok &= crate::collective::read_flag(&v),
+                Ok((v, sum_ok)) => {
+                    if !sum_ok {
+                        self.traffic.corrected += 1;
+                    }
+                    all_ok &= crate::collective::read_flag(&v)
+                }
                 Err(Error::PeerLost(_)) => {
                     dead.insert(p);
                 }

@@ -13,6 +13,8 @@
 //!   the system's Open MPI), run with `mpirun -np N steepest dist train ...`.
 //! - [`algo`]: DDP, DiLoCo, NoLoCo, Distributed Lion, 1-bit Adam, and the
 //!   distributed [`registry`] every algorithm joins.
+//! - [`bench`]: `steepest bench --suite distributed` (loss against steps,
+//!   bytes and simulated time; bytes per worker against DDP).
 //! - [`train`]: the training driver over lab workloads, faults, checkpoints,
 //!   and the `steepest dist train` command line ([`cli`]).
 //!
@@ -24,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod algo;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod collective;

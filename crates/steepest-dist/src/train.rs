@@ -68,6 +68,9 @@ pub struct RankReport {
     pub world_rank: usize,
     /// `(step, full loss of the rank's model)` at the evaluations (step 0 first).
     pub curve: Vec<(u64, f64)>,
+    /// `(bytes sent so far, simulated communication seconds so far)` at the
+    /// same evaluations as `curve` (one entry per entry there).
+    pub comm_curve: Vec<(u64, f64)>,
     /// Training loss of each local step.
     pub train_loss: Vec<f64>,
     /// The rank's model at the end, flattened.
@@ -96,14 +99,17 @@ pub fn workload(name: &str) -> Result<Arc<dyn Problem>> {
     if let Some(p) = c.get(name) {
         return Ok(p.clone());
     }
-    // The cheap synthetic problems, built exactly as the lab builds them,
-    // without solving every other workload's optimum first.
+    // The cheap synthetic problems and the logistic regressions, built exactly
+    // as the lab builds them, without building (and solving) every other workload first.
     let quick: Option<Arc<dyn Problem>> = match name {
         "noisy-quadratic" => Some(Arc::new(steepest_lab::problems::NoisyQuadratic::new(100, 1000.0, 0.01))),
         "least-squares" => Some(Arc::new(steepest_lab::problems::LeastSquares::new(
             200, 40, 100.0, 1.0, 1,
         ))),
-        _ => None,
+        _ => match steepest_lab::workloads::logistic(name) {
+            Some(p) => Some(Arc::new(p.map_err(|e| Error::Lab(e.to_string()))?)),
+            None => None,
+        },
     };
     if let Some(p) = quick {
         c.insert(name.to_string(), p.clone());
@@ -153,6 +159,8 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
             .loss
     };
     let mut curve = vec![(algo.steps(), eval(algo.as_ref()))];
+    let snap = |c: &dyn Collective| (c.traffic().bytes_sent, c.traffic().sim_seconds);
+    let mut comm_curve = vec![snap(comm)];
     let mut train_loss = Vec::new();
     while algo.steps() < spec.steps {
         let t = algo.steps() + 1;
@@ -167,6 +175,7 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
         }
         if spec.eval_every > 0 && t.is_multiple_of(spec.eval_every) {
             curve.push((t, eval(algo.as_ref())));
+            comm_curve.push(snap(comm));
         }
         if let Some((dir, every)) = &spec.checkpoint {
             if *every > 0 && t.is_multiple_of(*every) {
@@ -177,10 +186,12 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
     let final_loss = eval(algo.as_ref());
     if curve.last().map(|c| c.0) != Some(algo.steps()) {
         curve.push((algo.steps(), final_loss));
+        comm_curve.push(snap(comm));
     }
     Ok(RankReport {
         world_rank: me,
         curve,
+        comm_curve,
         train_loss,
         model: flatten(algo.model()),
         final_loss,

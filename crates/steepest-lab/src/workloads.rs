@@ -325,23 +325,9 @@ pub fn builtin() -> Result<Vec<Workload>> {
             .hidden(),
         );
     }
-    for (name, set, l2, batch, target, steps, eval) in [
-        (
-            "logreg-breast-cancer",
-            "breast-cancer",
-            1e-2,
-            0usize,
-            1e-8,
-            1000u64,
-            10u64,
-        ),
-        ("logreg-heart-scale", "heart-scale", 1e-2, 0, 1e-8, 1000, 10),
-        ("softmax-digits", "digits", 1e-3, 64, 1e-3, 2000, 50),
-    ] {
-        let mut ds = data::bundled(set)?;
-        ds.standardize();
-        let (n, d, k) = (ds.n, ds.d, ds.classes);
-        let prob = Logistic::new(Arc::new(ds), l2, batch)?;
+    for &(name, set, l2, batch, target, steps, eval) in LOGISTIC {
+        let prob = logistic(name).expect("listed in LOGISTIC")?;
+        let (n, d, k) = (prob.data.n, prob.data.d, prob.data.classes);
         let f_star = prob.f_star;
         let batching = if batch == 0 {
             "full-batch gradients".to_string()
@@ -370,6 +356,27 @@ pub fn builtin() -> Result<Vec<Workload>> {
         w.push(wl);
     }
     Ok(w)
+}
+
+/// The logistic-regression workloads: (name, bundled data set, L2, batch
+/// (0: full), target suboptimality, steps, evaluation interval).
+#[allow(clippy::type_complexity)]
+const LOGISTIC: &[(&str, &str, f64, usize, f64, u64, u64)] = &[
+    ("logreg-breast-cancer", "breast-cancer", 1e-2, 0, 1e-8, 1000, 10),
+    ("logreg-heart-scale", "heart-scale", 1e-2, 0, 1e-8, 1000, 10),
+    ("softmax-digits", "digits", 1e-3, 64, 1e-3, 2000, 50),
+];
+
+/// The problem of one logistic-regression workload (`softmax-digits`, …),
+/// built exactly as [`builtin`] builds it but without the other workloads;
+/// `None` for a name that is not one of them.
+pub fn logistic(name: &str) -> Option<Result<Logistic>> {
+    let &(_, set, l2, batch, ..) = LOGISTIC.iter().find(|w| w.0 == name)?;
+    Some((|| {
+        let mut ds = data::bundled(set)?;
+        ds.standardize();
+        Logistic::new(Arc::new(ds), l2, batch)
+    })())
 }
 
 /// The neural workloads, trained through burn (`steepest-burn`, CPU flex

@@ -89,8 +89,10 @@ impl NoLoCo {
         r.check(h >= 1, "h", "must be at least 1 inner step per round")?;
         let n = r.usize("group_size", 2)?;
         r.check(n >= 1, "group_size", "must be at least 1")?;
+        // A single worker has no one to exchange with: it runs alone whatever
+        // the group size (its outer step sees only itself).
         r.check(
-            n <= world.max(1),
+            n <= world || world <= 1,
             "group_size",
             format!("{n} is larger than the {world} workers"),
         )?;
