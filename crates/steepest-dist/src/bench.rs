@@ -420,3 +420,71 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums}} svg{{max-width:100%
     std::fs::write(&path, h).map_err(|e| io(&path, e))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> DistBenchConfig {
+        DistBenchConfig {
+            workers: 2,
+            steps: 20,
+            h: 5,
+            seeds: 2,
+            progress: false,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_suite_measures_every_configuration_and_writes_its_report() {
+        let cfg = small();
+        let b = run(&cfg).unwrap();
+        assert_eq!(b.series.len(), crate::cli::bytes_configs(cfg.h).len());
+        assert_eq!(b.series[0].algo, "ddp");
+        assert!((b.series[0].vs_ddp - 1.0).abs() < 1e-12);
+        for s in &b.series {
+            assert_eq!(s.final_loss.len(), 2, "{}", s.label);
+            assert_eq!(s.steps.first(), Some(&0), "{}", s.label);
+            assert_eq!(s.steps.last(), Some(&cfg.steps), "{}", s.label);
+            assert!(s.loss.iter().all(|l| l.is_finite()), "{}", s.label);
+            assert!(s.bytes.windows(2).all(|w| w[0] <= w[1]), "{}: bytes decrease", s.label);
+            assert!(s.seconds.windows(2).all(|w| w[0] < w[1]), "{}: time stands still", s.label);
+            assert!(s.bytes_per_step > 0.0, "{}", s.label);
+            // simulated time: at least the computation
+            let t = *s.seconds.last().unwrap();
+            assert!(t >= cfg.steps as f64 * cfg.compute_ms * 1e-3, "{}", s.label);
+        }
+        // the local-update methods synchronize once per round: fewer bytes than DDP
+        let diloco = b.series.iter().find(|s| s.algo == "diloco").unwrap();
+        assert!(diloco.vs_ddp < 0.5, "diloco {}", diloco.vs_ddp);
+        let dir = std::env::temp_dir().join(format!("steepest-dist-bench-{}", std::process::id()));
+        let path = write(&b, &dir).unwrap();
+        let html = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(html.matches("<svg").count(), 3);
+        assert!(html.contains("diloco"));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("distributed.json")).unwrap()).unwrap();
+        assert_eq!(json["series"].as_array().unwrap().len(), b.series.len());
+        assert!(summary(&b).contains("vs DDP"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        for f in [
+            |c: &mut DistBenchConfig| c.workers = 1,
+            |c: &mut DistBenchConfig| c.steps = 0,
+            |c: &mut DistBenchConfig| c.h = 0,
+            |c: &mut DistBenchConfig| c.seeds = 0,
+            |c: &mut DistBenchConfig| c.compute_ms = f64::NAN,
+        ] {
+            let mut c = small();
+            f(&mut c);
+            assert!(run(&c).is_err());
+        }
+        let mut c = small();
+        c.workload = "no-such".into();
+        assert!(run(&c).is_err());
+    }
+}

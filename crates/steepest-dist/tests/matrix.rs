@@ -64,7 +64,6 @@ fn runs_are_deterministic() {
 }
 
 #[test]
-#[ignore = "fails in the test profile on the merged tree; see the closing note of 2026-11-29"]
 fn loss_decreases() {
     each(|e| {
         let s = spec(e);
@@ -86,7 +85,6 @@ fn loss_decreases() {
 }
 
 #[test]
-#[ignore = "fails in the test profile on the merged tree; see the closing note of 2026-11-29"]
 fn bytes_are_counted_and_conserved() {
     each(|e| {
         let s = spec(e);
@@ -152,7 +150,6 @@ fn bad_configs_are_rejected_naming_the_field() {
 /// rolled back and retried, and the run ends with exactly the parameters of a
 /// clean run: the corruption never reaches the parameters.
 #[test]
-#[ignore = "fails in the test profile on the merged tree; see the closing note of 2026-11-29"]
 fn corrupted_messages_never_reach_the_parameters() {
     each(|e| {
         let s = spec(e);
@@ -184,7 +181,6 @@ fn corrupted_messages_never_reach_the_parameters() {
 /// stays within 5% of the unfaulted run's (one of four i.i.d. data streams is
 /// lost for the last 60% of the run; the models are averages over the others).
 #[test]
-#[ignore = "fails in the test profile on the merged tree; see the closing note of 2026-11-29"]
 fn a_killed_rank_does_not_stop_the_run() {
     each(|e| {
         let s = spec(e);
