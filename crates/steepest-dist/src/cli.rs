@@ -285,7 +285,7 @@ pub fn bytes_configs(h: u64) -> Vec<(String, &'static str, String)> {
         (
             "onebit-adam (warm-up 15%)".into(),
             "onebit-adam",
-            r#"{"lr": 0.01, "freeze_step": FREEZE}"#.into(),
+            r#"{"lr": 0.003, "freeze_step": FREEZE}"#.into(),
         ),
     ]
 }
