@@ -150,7 +150,11 @@ fn s2s_preserves_the_network_mean() {
     let scale = none.iter().map(|v| v.abs()).fold(0.0, f64::max);
     let dev = |m: &[f64]| m.iter().zip(&none).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
     assert!(dev(&s2s) <= 1e-14, "S2S moved the network mean by {}", dev(&s2s));
-    assert!(dev(&s2a) > 1e-6, "S2A should move the network mean, moved {}", dev(&s2a));
+    assert!(
+        dev(&s2a) > 1e-6,
+        "S2A should move the network mean, moved {}",
+        dev(&s2a)
+    );
 }
 
 /// A device lost at step 5 on a complete graph of 4: the survivors drop it,
@@ -233,8 +237,18 @@ fn s2s_wins_under_heterogeneity_and_s2a_is_no_worse_under_iid() {
     let iid_s2a = avg("s2a", DataSplit::Iid);
     eprintln!("class split: S2S {het_s2s:?}  S2A {het_s2a:?}  (device mean, loss of mean, bytes/device/step)");
     eprintln!("i.i.d.:      S2S {iid_s2s:?}  S2A {iid_s2a:?}");
-    assert!(het_s2s.0 < het_s2a.0, "class split: S2S {} vs S2A {}", het_s2s.0, het_s2a.0);
-    assert!(iid_s2a.0 <= 1.02 * iid_s2s.0, "i.i.d.: S2A {} vs S2S {}", iid_s2a.0, iid_s2s.0);
+    assert!(
+        het_s2s.0 < het_s2a.0,
+        "class split: S2S {} vs S2A {}",
+        het_s2s.0,
+        het_s2a.0
+    );
+    assert!(
+        iid_s2a.0 <= 1.02 * iid_s2s.0,
+        "i.i.d.: S2A {} vs S2S {}",
+        iid_s2a.0,
+        iid_s2s.0
+    );
 }
 
 /// The class split gives each ring only its classes, and the driver refuses

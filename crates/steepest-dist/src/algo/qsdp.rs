@@ -379,7 +379,13 @@ impl Qsdp {
                 for s in Self::owned_by(world, m, &live) {
                     let (a, b) = bounds[s];
                     let mut rng = Stream::new(&[self.seed, 2, me as u64, s as u64, self.t]);
-                    out.extend(quantize(&g[a..b], self.g_bits, self.bucket, Rounding::Stochastic, &mut rng));
+                    out.extend(quantize(
+                        &g[a..b],
+                        self.g_bits,
+                        self.bucket,
+                        Rounding::Stochastic,
+                        &mut rng,
+                    ));
                 }
                 out
             })
@@ -491,7 +497,13 @@ mod tests {
 
     #[test]
     fn round_trip_lengths_and_off_is_exact() {
-        for (n, bits, bucket) in [(0usize, 8u32, 4usize), (1, 8, 4), (10, 3, 4), (1000, 8, 1024), (37, 1, 5)] {
+        for (n, bits, bucket) in [
+            (0usize, 8u32, 4usize),
+            (1, 8, 4),
+            (10, 3, 4),
+            (1000, 8, 1024),
+            (37, 1, 5),
+        ] {
             let x = data(n, 1);
             let q = quantize(&x, bits, bucket, Rounding::Stochastic, &mut Stream::new(&[2]));
             assert_eq!(q.len(), encoded_len(n, bits, bucket));

@@ -247,7 +247,11 @@ impl SemiDec {
         let mode = match r.string("mode", "s2s")?.as_str() {
             "s2s" => Mode::S2S,
             "s2a" => Mode::S2A,
-            other => return Err(r.error("mode", format!("expected \"s2s\" or \"s2a\", got {other:?}")).into()),
+            other => {
+                return Err(r
+                    .error("mode", format!("expected \"s2s\" or \"s2a\", got {other:?}"))
+                    .into())
+            }
         };
         let graph = match r.string("graph", "ring")?.as_str() {
             "ring" => Graph::Ring,
@@ -550,7 +554,11 @@ mod tests {
     fn s2s_preserves_the_network_mean_and_s2a_moves_it() {
         let n = 10;
         let models: Vec<Vec<f64>> = (0..n)
-            .map(|i| (0..7).map(|k| ((i * 7 + k) as f64 * 0.37).sin() * (1.0 + i as f64)).collect())
+            .map(|i| {
+                (0..7)
+                    .map(|k| ((i * 7 + k) as f64 * 0.37).sin() * (1.0 + i as f64))
+                    .collect()
+            })
             .collect();
         let net_mean = |ms: &[Vec<f64>]| mean_of(&ms.iter().map(|m| m.as_slice()).collect::<Vec<_>>());
         let before = net_mean(&models);
@@ -558,12 +566,18 @@ mod tests {
             let s = sample(&(0..n).collect::<Vec<_>>(), 3, 1, round);
             let after = net_mean(&server_round(&models, &s, Mode::S2S));
             for (a, b) in after.iter().zip(&before) {
-                assert!((a - b).abs() <= 1e-14 * (1.0 + b.abs()), "S2S moved the mean: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "S2S moved the mean: {a} vs {b}"
+                );
             }
             let s2a = net_mean(&server_round(&models, &s, Mode::S2A));
             let sample_mean = mean_of(&s.iter().map(|&j| models[j].as_slice()).collect::<Vec<_>>());
             for (a, b) in s2a.iter().zip(&sample_mean) {
-                assert!((a - b).abs() <= 1e-14 * (1.0 + b.abs()), "S2A: {a} vs the sample mean {b}");
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "S2A: {a} vs the sample mean {b}"
+                );
             }
             assert!(s2a.iter().zip(&before).any(|(a, b)| (a - b).abs() > 1e-3));
         }
