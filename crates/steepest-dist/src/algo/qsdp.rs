@@ -16,6 +16,7 @@
 //!    reduce-scatter of the mean gradient);
 //! 4. the owner steps its full-precision shard with any registry optimizer
 //!    (default `adamw`) on that mean gradient.
+//!
 //! The weights are all-gathered once at the start and then after every step
 //! (step 1 of the next iteration is the gather of this one's result), so
 //! [`DistAlgorithm::model`] is always the model the workers compute with.
