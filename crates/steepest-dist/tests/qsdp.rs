@@ -160,3 +160,34 @@ fn quantized_weights_stochastic_rounding_converges_nearest_stalls() {
     eprintln!("least squares f - f*: start {start:.4e}, stochastic {sr:.4e}, nearest {rn:.4e}");
     assert!(sr < 0.5 * rn, "stochastic {sr} vs nearest {rn}");
 }
+
+/// A worker lost at step 5 of 12: its shard is adopted by the next live rank
+/// (from the last gathered values, fresh optimizer state), the survivors finish
+/// every step and keep identical models, and the run stays close to the clean one.
+#[test]
+fn a_lost_worker_s_shard_is_adopted() {
+    let h = r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#;
+    let mut s = TrainSpec::new("qsdp", parse_hyper(h).unwrap(), "softmax-digits");
+    s.steps = 12;
+    s.eval_every = 0;
+    s.seed = 4;
+    let out = train_inproc(
+        &s,
+        4,
+        None,
+        Faults {
+            kill: Some((2, 5)),
+            ..Faults::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(out[2], Err(steepest_dist::Error::Killed(5))));
+    let surv: Vec<&RankReport> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(surv.len(), 3);
+    for r in &surv {
+        assert_eq!(r.steps, 12);
+        assert_eq!(r.members, vec![0, 1, 3]);
+        assert_eq!(r.model, surv[0].model);
+    }
+    assert!(surv[0].final_loss < surv[0].curve[0].1, "the loss did not decrease");
+}
