@@ -6,7 +6,8 @@ use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
 use crate::algo::{
-    ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm,
+    ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, qsdp::Qsdp,
+    semi_dec::SemiDec, DistAlgorithm,
 };
 use crate::error::{Error, Result};
 
@@ -103,6 +104,38 @@ static REGISTRY: &[DistEntry] = &[
             (r#"{"eps": 0}"#, "eps"),
             (r#"{"betas": [1.2, 0.9]}"#, "betas"),
             (r#"{"lr": "fast"}"#, "lr"),
+        ],
+    },
+    DistEntry {
+        name: "semi-dec",
+        paper: "A Unified Convergence Analysis for Semi-Decentralized Learning: Sampled-to-Sampled vs. Sampled-to-All Communication",
+        summary: "local steps and D2D gossip (Metropolis W) with neighbours; every H steps a server averages K sampled devices (S2S or S2A)",
+        build: |h, p, n| boxed(SemiDec::new(h, p, n)),
+        demo: r#"{"h": 5, "k": 2, "optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#,
+        invalid: &[
+            (r#"{"h": 0}"#, "h"),
+            (r#"{"k": 0}"#, "k"),
+            (r#"{"k": 99}"#, "k"),
+            (r#"{"mode": "s2x"}"#, "mode"),
+            (r#"{"graph": "torus"}"#, "graph"),
+            (r#"{"components": 0}"#, "components"),
+            (r#"{"order": "sideways"}"#, "order"),
+            (r#"{"optimizer": "nope"}"#, "optimizer"),
+        ],
+    },
+    DistEntry {
+        name: "qsdp",
+        paper: "Quantized Distributed Training of Large Models with Convergence Guarantees",
+        summary: "sharded data parallel: bucketed min-max quantized weights all-gathered, stochastically rounded gradients reduce-scattered",
+        build: |h, p, _| boxed(Qsdp::new(h, p)),
+        demo: r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#,
+        invalid: &[
+            (r#"{"w_bits": 0}"#, "w_bits"),
+            (r#"{"g_bits": 12}"#, "g_bits"),
+            (r#"{"bucket": 0}"#, "bucket"),
+            (r#"{"w_rounding": "up"}"#, "w_rounding"),
+            (r#"{"master": "fp16"}"#, "master"),
+            (r#"{"optimizer_hyper": {"lr": -1}}"#, "optimizer_hyper.lr"),
         ],
     },
 ];

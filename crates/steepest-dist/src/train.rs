@@ -5,6 +5,10 @@
 //! the data seed `seed·1_000_003 + r + 1` (its own minibatch stream over the
 //! same data set: i.i.d. sharding). Every rank starts from the workload's
 //! initial point for `seed` (identical everywhere).
+//!
+//! [`TrainSpec::split`] can instead give each rank a class-restricted share of
+//! the data ([`DataSplit::ClassBlocks`], for heterogeneity experiments such as
+//! semi-decentralized learning's): the default is the i.i.d. streams above.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,6 +46,23 @@ pub struct TrainSpec {
     pub checkpoint: Option<(PathBuf, u64)>,
     /// Resume from the last complete checkpoint in this directory.
     pub resume: Option<PathBuf>,
+    /// How the data is shared between ranks (default: i.i.d. streams).
+    pub split: DataSplit,
+}
+
+/// How the training data is shared between ranks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DataSplit {
+    /// Every rank draws minibatches from the whole data set with its own seed.
+    #[default]
+    Iid,
+    /// Classification workloads only: the classes are cut into `g` contiguous
+    /// blocks and the world ranks into `g` contiguous blocks (sizes differing by
+    /// at most one, [`crate::collective::chunk_bounds`]); a rank in block `j`
+    /// draws its minibatches (same size, shuffled each epoch with its own seed)
+    /// only from the rows whose class is in class block `j`. The loss the driver
+    /// reports is still the full data set's.
+    ClassBlocks(usize),
 }
 
 impl TrainSpec {
@@ -57,6 +78,7 @@ impl TrainSpec {
             kill: None,
             checkpoint: None,
             resume: None,
+            split: DataSplit::Iid,
         }
     }
 }
@@ -146,6 +168,10 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
     }
     let me = comm.world_rank();
     let dseed = data_seed(spec.seed, me);
+    let split = match spec.split {
+        DataSplit::Iid => None,
+        DataSplit::ClassBlocks(g) => Some(ClassShare::new(&spec.workload, g, comm.world_size(), me)?),
+    };
     let eval = |algo: &dyn DistAlgorithm| {
         problem
             .eval(
@@ -167,7 +193,10 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
         if spec.kill == Some((me, t)) {
             return Err(Error::Killed(t));
         }
-        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| problem.loss_grad(p, dseed, t, g);
+        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| match &split {
+            Some(s) => s.loss_grad(p, dseed, t, g),
+            None => problem.loss_grad(p, dseed, t, g),
+        };
         let loss = algo.step(comm, &mut oracle)?;
         train_loss.push(loss);
         if !loss.is_finite() {
@@ -225,6 +254,9 @@ pub fn train_inproc(
     // Validate the configuration once, before any thread starts.
     let problem = workload(&spec.workload)?;
     registry::build(&spec.algo, &spec.hyper, &problem.init(spec.seed), workers)?;
+    if let DataSplit::ClassBlocks(g) = spec.split {
+        ClassShare::new(&spec.workload, g, workers, 0)?;
+    }
     let mut spec = spec.clone();
     if spec.kill.is_none() {
         spec.kill = faults.kill;
@@ -258,4 +290,81 @@ pub fn loss_of_mean(spec: &TrainSpec, reports: &[&RankReport]) -> Result<f64> {
             },
         )
         .loss)
+}
+
+/// A rank's class-restricted share of a classification workload ([`DataSplit::ClassBlocks`]).
+pub struct ClassShare {
+    problem: steepest_lab::problems::Logistic,
+    rows: Vec<usize>,
+}
+
+/// The classification workloads a class split knows: (data set, L2, minibatch),
+/// as `steepest_lab::workloads::builtin` builds them.
+fn classification(name: &str) -> Option<(&'static str, f64, usize)> {
+    match name {
+        "softmax-digits" => Some(("digits", 1e-3, 64)),
+        _ => None,
+    }
+}
+
+impl ClassShare {
+    /// The share of world rank `me` of `world` with the classes cut into `g` blocks.
+    pub fn new(workload: &str, g: usize, world: usize, me: usize) -> Result<ClassShare> {
+        let (set, l2, batch) = classification(workload).ok_or_else(|| {
+            Error::config(
+                "split",
+                format!("a class split needs a classification workload (softmax-digits), not {workload:?}"),
+            )
+        })?;
+        let mut ds = steepest_lab::data::bundled(set).map_err(|e| Error::Lab(e.to_string()))?;
+        ds.standardize();
+        if g == 0 || g > world || g > ds.classes {
+            return Err(Error::config(
+                "split",
+                format!(
+                    "{g} class blocks for {world} ranks and {} classes (need 1..=min of both)",
+                    ds.classes
+                ),
+            ));
+        }
+        let block = crate::collective::chunk_bounds(world, g)
+            .iter()
+            .position(|&(a, b)| me >= a && me < b)
+            .unwrap_or(0);
+        let (ca, cb) = crate::collective::chunk_bounds(ds.classes, g)[block];
+        let rows: Vec<usize> = (0..ds.n)
+            .filter(|&i| {
+                let c = ds.y[i] as usize;
+                c >= ca && c < cb
+            })
+            .collect();
+        let problem = steepest_lab::problems::Logistic {
+            data: std::sync::Arc::new(ds),
+            l2,
+            batch,
+            f_star: f64::NAN,
+        };
+        Ok(ClassShare { problem, rows })
+    }
+
+    /// The rows this rank draws from.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// Loss and gradient on step `t`'s minibatch of this share (seeded permutation per epoch).
+    pub fn loss_grad(&self, p: &steepest::ParamSet<f64>, seed: u64, t: u64, g: &mut GradSet<f64>) -> f64 {
+        let n = self.rows.len();
+        let b = self.problem.batch.min(n).max(1);
+        let per_epoch = (n / b).max(1) as u64;
+        let epoch = (t - 1) / per_epoch;
+        let pos = ((t - 1) % per_epoch) as usize;
+        let perm = crate::algo::permutation(n, seed ^ 0xc1a5, epoch);
+        let idx: Vec<usize> = perm[pos * b..(pos + 1) * b].iter().map(|&i| self.rows[i]).collect();
+        let get = |name: &str| p.get(name).map(|x| x.data.clone()).unwrap_or_default();
+        let (loss, gw, gb) = self.problem.loss_grads(&get("weight"), &get("bias"), Some(&idx));
+        g.insert("weight", gw);
+        g.insert("bias", gb);
+        loss
+    }
 }

@@ -8,6 +8,8 @@ pub mod diloco;
 pub mod dist_lion;
 pub mod noloco;
 pub mod onebit_adam;
+pub mod qsdp;
+pub mod semi_dec;
 
 use std::collections::BTreeMap;
 
