@@ -287,6 +287,16 @@ pub fn bytes_configs(h: u64) -> Vec<(String, &'static str, String)> {
             "onebit-adam",
             r#"{"lr": 0.01, "freeze_step": FREEZE}"#.into(),
         ),
+        (
+            format!("adloco H={h} (2 trainers, norm test)"),
+            "adloco",
+            format!(r#"{{"h": {h}, "trainers": 2, "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#),
+        ),
+        (
+            format!("adloco H={h} (1 trainer, fixed batch)"),
+            "adloco",
+            format!(r#"{{"h": {h}, "trainers": 1, "test": "none", "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#),
+        ),
     ]
 }
 

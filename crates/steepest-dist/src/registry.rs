@@ -6,7 +6,7 @@ use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
 use crate::algo::{
-    ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm,
+    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm,
 };
 use crate::error::{Error, Result};
 
@@ -100,6 +100,25 @@ static REGISTRY: &[DistEntry] = &[
             (r#"{"eps": 0}"#, "eps"),
             (r#"{"betas": [1.2, 0.9]}"#, "betas"),
             (r#"{"lr": "fast"}"#, "lr"),
+        ],
+    },
+    DistEntry {
+        name: "adloco",
+        paper: "AdLoCo: adaptive batching significantly improves communications efficiency and convergence for Large Language Models",
+        summary: "several DiLoCo trainers over the nodes, batch grown by a norm (or inner-product) test, demand-weighted merging",
+        build: |h, p, n| boxed(AdLoCo::new(h, p, n)),
+        demo: r#"{"h": 10, "trainers": 2, "inner": "adam", "inner_hyper": {"lr": 0.01}}"#,
+        invalid: &[
+            (r#"{"h": 0}"#, "h"),
+            (r#"{"trainers": 0}"#, "trainers"),
+            (r#"{"batch": 0}"#, "batch"),
+            (r#"{"eta": 0}"#, "eta"),
+            (r#"{"test": "magic"}"#, "test"),
+            (r#"{"demand": "loud"}"#, "demand"),
+            (r#"{"inner_state": "maybe"}"#, "inner_state"),
+            (r#"{"batch": 4, "max_batch": 2}"#, "max_batch"),
+            (r#"{"inner": "nope"}"#, "inner"),
+            (r#"{"outer_hyper": {"lr": -1}}"#, "outer_hyper.lr"),
         ],
     },
 ];

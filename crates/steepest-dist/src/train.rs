@@ -5,6 +5,13 @@
 //! the data seed `seed·1_000_003 + r + 1` (its own minibatch stream over the
 //! same data set: i.i.d. sharding). Every rank starts from the workload's
 //! initial point for `seed` (identical everywhere).
+//!
+//! Larger batches (gradient accumulation, AdLoCo's switch mode): an algorithm
+//! may call the oracle several times within one step; call `j` (from 0) of
+//! step `t` draws the minibatch of step `t` from the stream
+//! [`micro_seed`]`(data seed, j)`, which is the rank's own data seed for
+//! `j = 0`. An algorithm that calls once per step sees exactly the stream it
+//! always saw.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -130,6 +137,15 @@ pub fn data_seed(seed: u64, rank: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(rank as u64 + 1)
 }
 
+/// The data stream of the `j`-th oracle call within a step (`j = 0`: the rank's own stream).
+pub fn micro_seed(dseed: u64, j: u64) -> u64 {
+    if j == 0 {
+        dseed
+    } else {
+        dseed ^ j.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x5851_F42D_4C95_7F2D
+    }
+}
+
 /// Runs one rank to the end (or to its injected death).
 pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &TrainSpec) -> Result<RankReport> {
     let init = problem.init(spec.seed);
@@ -159,7 +175,12 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
         if spec.kill == Some((me, t)) {
             return Err(Error::Killed(t));
         }
-        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| problem.loss_grad(p, dseed, t, g);
+        let mut calls = 0u64;
+        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| {
+            let s = micro_seed(dseed, calls);
+            calls += 1;
+            problem.loss_grad(p, s, t, g)
+        };
         let loss = algo.step(comm, &mut oracle)?;
         train_loss.push(loss);
         if !loss.is_finite() {
