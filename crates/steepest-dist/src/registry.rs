@@ -6,7 +6,8 @@ use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
 use crate::algo::{
-    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, DistAlgorithm,
+    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam,
+    DistAlgorithm,
 };
 use crate::error::{Error, Result};
 

@@ -168,7 +168,8 @@ fn batch_never_decreases_over_a_run() {
         }
         Ok((hist, a.merges().to_vec()))
     });
-    let mut first: Option<(Vec<Vec<(usize, u64)>>, Vec<(u64, usize, usize)>)> = None;
+    type Table = (Vec<Vec<(usize, u64)>>, Vec<(u64, usize, usize)>);
+    let mut first: Option<Table> = None;
     for o in out {
         let (hist, merges) = o.unwrap();
         assert!(!merges.is_empty(), "no merge happened");
@@ -197,4 +198,47 @@ fn batch_never_decreases_over_a_run() {
             first = Some((hist, merges));
         }
     }
+}
+
+/// Bytes sent per worker, exactly: softmax-digits (d = 650 f64), 4 workers,
+/// H = 10, 2 trainers merged after round 2, norm test. Each all-reduce of L
+/// values costs a rank 2·(3/4)·8L = 12L bytes (reduce-scatter + all-gather),
+/// each commit vote 8·3 = 24 bytes. Per round: parameters and last gradients
+/// of every trainer (2·T·d values), then 4 scalars per rank (16 values).
+/// DDP: one all-reduce of d values and a vote per step.
+#[test]
+fn bytes_per_worker_match_the_count_and_compare_to_ddp() {
+    let d = 650u64;
+    let steps = 40;
+    let ad = run(
+        &spec(
+            "adloco",
+            r#"{"h": 10, "trainers": 2, "inner": "adam", "inner_hyper": {"lr": 0.01}}"#,
+            steps,
+        ),
+        4,
+    );
+    let ddp = run(
+        &spec(
+            "ddp",
+            r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#,
+            steps,
+        ),
+        4,
+    );
+    let round = |t: u64| 12 * (2 * t * d) + 24 + 12 * 16 + 24;
+    let want = 2 * round(2) + 2 * round(1);
+    for r in &ad {
+        assert_eq!(r.traffic.bytes_sent, want, "rank {}", r.world_rank);
+    }
+    let per_step = want as f64 / steps as f64;
+    let ddp_step = ddp[0].traffic.bytes_sent as f64 / steps as f64;
+    assert_eq!(ddp_step, (12 * d + 24) as f64);
+    // steady state (one trainer): (12·2d + 240)/10 per step
+    let steady = (12 * 2 * d + 240) as f64 / 10.0;
+    eprintln!(
+        "adloco: {per_step} B/worker/step over {steps} steps ({:.3} of DDP's {ddp_step}); steady state {steady} ({:.3})",
+        per_step / ddp_step,
+        steady / ddp_step
+    );
 }

@@ -93,7 +93,7 @@ fn adloco_rounds(algo: &str, hyper: &str, steps: u64, h: u64) -> Vec<(u64, f64, 
             };
             a.step(&mut c, &mut oracle)?;
             calls += j;
-            if t % h == 0 {
+            if t.is_multiple_of(h) {
                 rounds.push((calls, flatten(a.model())));
             }
         }

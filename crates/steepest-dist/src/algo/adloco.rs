@@ -96,8 +96,8 @@
 use steepest::hyper::{Hyper, HyperReader};
 use steepest::{GradSet, Optimizer, ParamSet};
 
-use super::{build_optimizer, flatten, flatten_grads, grads_from_flat, split_nested, unflatten, DistAlgorithm, Oracle};
 use super::SYNC_ATTEMPTS;
+use super::{build_optimizer, flatten, flatten_grads, grads_from_flat, split_nested, unflatten, DistAlgorithm, Oracle};
 use crate::collective::{committed, Collective, ReduceOp};
 use crate::error::{Error, Result};
 
@@ -226,27 +226,36 @@ impl AdLoCo {
             "paper" => false,
             "code" => true,
             other => {
-                return Err(steepest::Error::hyper("adloco", "aug_form", format!("expected paper or code, got {other:?}")).into())
+                return Err(steepest::Error::hyper(
+                    "adloco",
+                    "aug_form",
+                    format!("expected paper or code, got {other:?}"),
+                )
+                .into())
             }
         };
         let demand_nodes = match r.string("demand", "batch")?.as_str() {
             "batch" => false,
             "nodes-batch" => true,
             other => {
-                return Err(
-                    steepest::Error::hyper("adloco", "demand", format!("expected batch or nodes-batch, got {other:?}"))
-                        .into(),
+                return Err(steepest::Error::hyper(
+                    "adloco",
+                    "demand",
+                    format!("expected batch or nodes-batch, got {other:?}"),
                 )
+                .into())
             }
         };
         let reset_inner = match r.string("inner_state", "reset")?.as_str() {
             "reset" => true,
             "keep" => false,
             other => {
-                return Err(
-                    steepest::Error::hyper("adloco", "inner_state", format!("expected reset or keep, got {other:?}"))
-                        .into(),
+                return Err(steepest::Error::hyper(
+                    "adloco",
+                    "inner_state",
+                    format!("expected reset or keep, got {other:?}"),
                 )
+                .into())
             }
         };
         let merge_every = r.usize("merge_every", 2)?;
@@ -337,9 +346,10 @@ impl AdLoCo {
         let mut cnt: Vec<usize> = q.iter().map(|x| (x.floor() as usize).max(1)).collect();
         while cnt.iter().sum::<usize>() > n {
             // take from the trainer most above its quota (that can spare one)
+            let over = |j: usize| cnt[j] as f64 - q[j];
             let mut best: Option<usize> = None;
-            for j in 0..k {
-                if cnt[j] > 1 && best.is_none_or(|b| cnt[j] as f64 - q[j] > cnt[b] as f64 - q[b]) {
+            for j in (0..k).filter(|&j| cnt[j] > 1) {
+                if best.is_none_or(|b| over(j) > over(b)) {
                     best = Some(j);
                 }
             }
@@ -349,9 +359,10 @@ impl AdLoCo {
             }
         }
         while cnt.iter().sum::<usize>() < n {
+            let under = |j: usize| q[j] - cnt[j] as f64;
             let mut best = 0;
             for j in 1..k {
-                if q[j] - cnt[j] as f64 > q[best] - cnt[best] as f64 {
+                if under(j) > under(best) {
                     best = j;
                 }
             }
@@ -524,7 +535,8 @@ impl AdLoCo {
             }
             let b = self.trainers[j].b;
             let mf = m as f64;
-            let t_norm = matches!(self.test, BatchTest::Norm | BatchTest::Both).then(|| norm_test(b, m, s, gn2, self.eta));
+            let t_norm =
+                matches!(self.test, BatchTest::Norm | BatchTest::Both).then(|| norm_test(b, m, s, gn2, self.eta));
             let t_aug = matches!(self.test, BatchTest::Augmented | BatchTest::Both).then(|| {
                 let mean_ip = ips.iter().sum::<f64>() / mf;
                 let var_ip = ips.iter().map(|x| (x - mean_ip) * (x - mean_ip)).sum::<f64>() / (mf - 1.0);
@@ -545,7 +557,11 @@ impl AdLoCo {
             let mut nb = b;
             if tmax.is_finite() {
                 let want = tmax.ceil();
-                let want = if want >= u64::MAX as f64 { u64::MAX } else { want.max(0.0) as u64 };
+                let want = if want >= u64::MAX as f64 {
+                    u64::MAX
+                } else {
+                    want.max(0.0) as u64
+                };
                 nb = nb.max(want);
             }
             if self.max_batch > 0 {
