@@ -287,6 +287,31 @@ pub fn bytes_configs(h: u64) -> Vec<(String, &'static str, String)> {
             "onebit-adam",
             r#"{"lr": 0.003, "freeze_step": FREEZE}"#.into(),
         ),
+        (
+            format!("adloco H={h} (2 trainers, norm test)"),
+            "adloco",
+            format!(r#"{{"h": {h}, "trainers": 2, "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#),
+        ),
+        (
+            format!("adloco H={h} (1 trainer, fixed batch)"),
+            "adloco",
+            format!(r#"{{"h": {h}, "trainers": 1, "test": "none", "inner": "adam", "inner_hyper": {{"lr": 0.01}}}}"#),
+        ),
+        (
+            "qsdp W8G8 (adam)".into(),
+            "qsdp",
+            r#"{"optimizer": "adam", "optimizer_hyper": {"lr": 0.01}}"#.into(),
+        ),
+        (
+            format!("semi-dec ring S2S K=2 H={h} (adam)"),
+            "semi-dec",
+            format!(r#"{{"h": {h}, "k": 2, "mode": "s2s", "optimizer": "adam", "optimizer_hyper": {{"lr": 0.01}}}}"#),
+        ),
+        (
+            format!("semi-dec ring S2A K=2 H={h} (adam)"),
+            "semi-dec",
+            format!(r#"{{"h": {h}, "k": 2, "mode": "s2a", "optimizer": "adam", "optimizer_hyper": {{"lr": 0.01}}}}"#),
+        ),
     ]
 }
 

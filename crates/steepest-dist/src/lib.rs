@@ -11,7 +11,7 @@
 //!   (kill a rank at a step, corrupt the m-th message of a rank, delay a rank).
 //! - [`mpi_backend`] (cargo feature `mpi`): the same trait over MPI (rsmpi on
 //!   the system's Open MPI), run with `mpirun -np N steepest dist train ...`.
-//! - [`algo`]: DDP, DiLoCo, NoLoCo, Distributed Lion, 1-bit Adam, semi-decentralized
+//! - [`algo`]: DDP, DiLoCo, NoLoCo, Distributed Lion, 1-bit Adam, AdLoCo, semi-decentralized
 //!   S2S/S2A, QSDP, and the
 //!   distributed [`registry`] every algorithm joins.
 //! - [`bench`]: `steepest bench --suite distributed` (loss against steps,

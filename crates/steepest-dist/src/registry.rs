@@ -6,8 +6,8 @@ use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
 use crate::algo::{
-    ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, qsdp::Qsdp,
-    semi_dec::SemiDec, DistAlgorithm,
+    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam,
+    qsdp::Qsdp, semi_dec::SemiDec, DistAlgorithm,
 };
 use crate::error::{Error, Result};
 
@@ -136,6 +136,25 @@ static REGISTRY: &[DistEntry] = &[
             (r#"{"w_rounding": "up"}"#, "w_rounding"),
             (r#"{"master": "fp16"}"#, "master"),
             (r#"{"optimizer_hyper": {"lr": -1}}"#, "optimizer_hyper.lr"),
+        ],
+    },
+    DistEntry {
+        name: "adloco",
+        paper: "AdLoCo: adaptive batching significantly improves communications efficiency and convergence for Large Language Models",
+        summary: "several DiLoCo trainers over the nodes, batch grown by a norm (or inner-product) test, demand-weighted merging",
+        build: |h, p, n| boxed(AdLoCo::new(h, p, n)),
+        demo: r#"{"h": 10, "trainers": 2, "inner": "adam", "inner_hyper": {"lr": 0.01}}"#,
+        invalid: &[
+            (r#"{"h": 0}"#, "h"),
+            (r#"{"trainers": 0}"#, "trainers"),
+            (r#"{"batch": 0}"#, "batch"),
+            (r#"{"eta": 0}"#, "eta"),
+            (r#"{"test": "magic"}"#, "test"),
+            (r#"{"demand": "loud"}"#, "demand"),
+            (r#"{"inner_state": "maybe"}"#, "inner_state"),
+            (r#"{"batch": 4, "max_batch": 2}"#, "max_batch"),
+            (r#"{"inner": "nope"}"#, "inner"),
+            (r#"{"outer_hyper": {"lr": -1}}"#, "outer_hyper.lr"),
         ],
     },
 ];

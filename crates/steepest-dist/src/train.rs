@@ -9,6 +9,13 @@
 //! [`TrainSpec::split`] can instead give each rank a class-restricted share of
 //! the data ([`DataSplit::ClassBlocks`], for heterogeneity experiments such as
 //! semi-decentralized learning's): the default is the i.i.d. streams above.
+//!
+//! Larger batches (gradient accumulation, AdLoCo's switch mode): an algorithm
+//! may call the oracle several times within one step; call `j` (from 0) of
+//! step `t` draws the minibatch of step `t` from the stream
+//! [`micro_seed`]`(data seed, j)`, which is the rank's own data seed for
+//! `j = 0`. An algorithm that calls once per step sees exactly the stream it
+//! always saw.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -158,6 +165,15 @@ pub fn data_seed(seed: u64, rank: usize) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(rank as u64 + 1)
 }
 
+/// The data stream of the `j`-th oracle call within a step (`j = 0`: the rank's own stream).
+pub fn micro_seed(dseed: u64, j: u64) -> u64 {
+    if j == 0 {
+        dseed
+    } else {
+        dseed ^ j.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x5851_F42D_4C95_7F2D
+    }
+}
+
 /// Runs one rank to the end (or to its injected death).
 pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &TrainSpec) -> Result<RankReport> {
     let init = problem.init(spec.seed);
@@ -193,9 +209,14 @@ pub fn train_rank(comm: &mut dyn Collective, problem: &dyn Problem, spec: &Train
         if spec.kill == Some((me, t)) {
             return Err(Error::Killed(t));
         }
-        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| match &split {
-            Some(s) => s.loss_grad(p, dseed, t, g),
-            None => problem.loss_grad(p, dseed, t, g),
+        let mut calls = 0u64;
+        let mut oracle = |p: &steepest::ParamSet<f64>, g: &mut GradSet<f64>| {
+            let s = micro_seed(dseed, calls);
+            calls += 1;
+            match &split {
+                Some(sp) => sp.loss_grad(p, s, t, g),
+                None => problem.loss_grad(p, s, t, g),
+            }
         };
         let loss = algo.step(comm, &mut oracle)?;
         train_loss.push(loss);

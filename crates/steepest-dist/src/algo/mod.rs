@@ -3,6 +3,7 @@
 //! whatever communication the algorithm does at that step. Inner and outer
 //! optimizers are ordinary registry optimizers (`steepest::Optimizer`).
 
+pub mod adloco;
 pub mod ddp;
 pub mod diloco;
 pub mod dist_lion;

@@ -243,7 +243,13 @@ impl SemiDec {
         r.check(h >= 1, "h", "must be at least 1 step between server rounds")?;
         let k = r.usize("k", 2.min(world))?;
         r.check(k >= 1, "k", "the server must sample at least one device")?;
-        r.check(k <= world, "k", format!("{k} is more than the {world} devices"))?;
+        // A single device has no one to sample but itself (as NoLoCo's group).
+        r.check(
+            k <= world || world == 1,
+            "k",
+            format!("{k} is more than the {world} devices"),
+        )?;
+        let k = k.min(world);
         let mode = match r.string("mode", "s2s")?.as_str() {
             "s2s" => Mode::S2S,
             "s2a" => Mode::S2A,
