@@ -6,8 +6,8 @@ use steepest::hyper::{hyper_from_json, Hyper};
 use steepest::ParamSet;
 
 use crate::algo::{
-    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam,
-    qsdp::Qsdp, semi_dec::SemiDec, DistAlgorithm,
+    adloco::AdLoCo, ddp::Ddp, diloco::DiLoCo, dist_lion::DistLion, noloco::NoLoCo, onebit_adam::OneBitAdam, qsdp::Qsdp,
+    semi_dec::SemiDec, DistAlgorithm,
 };
 use crate::error::{Error, Result};
 

@@ -228,11 +228,12 @@ fn bytes_per_worker_match_the_count_and_compare_to_ddp() {
     );
     let round = |t: u64| 12 * (2 * t * d) + 24 + 12 * 16 + 24;
     let want = 2 * round(2) + 2 * round(1);
-    for r in &ad {
-        assert_eq!(r.traffic.bytes_sent, want, "rank {}", r.world_rank);
-    }
+    // Per rank the all-reduce cost depends on its chunk (650 = 163 + 163 + 162 + 162
+    // values), so the count is exact for the mean over ranks, which is 12·L per all-reduce.
+    let mean = |reps: &[RankReport]| reps.iter().map(|r| r.traffic.bytes_sent as f64).sum::<f64>() / reps.len() as f64;
+    assert_eq!(mean(&ad), want as f64);
     let per_step = want as f64 / steps as f64;
-    let ddp_step = ddp[0].traffic.bytes_sent as f64 / steps as f64;
+    let ddp_step = mean(&ddp) / steps as f64;
     assert_eq!(ddp_step, (12 * d + 24) as f64);
     // steady state (one trainer): (12·2d + 240)/10 per step
     let steady = (12 * 2 * d + 240) as f64 / 10.0;

@@ -147,7 +147,6 @@ fn adloco_rounds(algo: &str, hyper: &str, steps: u64, h: u64) -> Vec<(u64, f64, 
 /// Both: H = 10 inner Adam steps (lr 0.01), outer SGD lr 0.5 without momentum
 /// (AdLoCo's), batch of one workload minibatch (64 samples) to start.
 #[test]
-#[ignore = "claim: runs AdLoCo and DiLoCo to a sample budget (570 s in the test profile on a loaded 2-core machine); run with --ignored"]
 fn adloco_needs_fewer_synchronizations_than_diloco_at_a_fixed_sample_budget() {
     const BUDGET_STEPS: u64 = 400; // DiLoCo: 40 rounds of 10 steps at one minibatch
     let common = r#""h": 10, "inner": "adam", "inner_hyper": {"lr": 0.01}, "outer": "sgd", "outer_hyper": {"lr": 0.5}"#;

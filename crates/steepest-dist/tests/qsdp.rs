@@ -64,7 +64,6 @@ fn unquantized_qsdp_is_ddp_bit_for_bit() {
 /// 0.114241 (W8G8) vs 0.114267 (unquantized), 1121.8 vs 7867.6 bytes per
 /// worker per step (ratio 0.1426; DDP: 7824.0).
 #[test]
-#[ignore = "claim at 200 steps x 4 workers x 3 seeds: minutes in the test profile; run with --ignored"]
 fn w8g8_matches_full_precision_at_an_eighth_of_the_f64_bytes() {
     let steps = 200;
     let mut lf = 0.0;
@@ -117,7 +116,7 @@ fn w8g8_matches_full_precision_at_an_eighth_of_the_f64_bytes() {
 /// learning rate, bits and step count still need to be chosen so that the
 /// stochastic run gets near x* within the budget.
 #[test]
-#[ignore = "not calibrated: stochastic 1.040 vs nearest 1.056 (f - f*) at these settings; ~5 min in the test profile"]
+#[ignore = "not reproduced: f - f* 1.040 (stochastic) vs 1.056 (nearest) at these settings, both stall; 15 s"]
 fn quantized_weights_stochastic_rounding_converges_nearest_stalls() {
     let gap = |rounding: &str| {
         let (reps, s) = run(
