@@ -12,6 +12,8 @@
 //! `(seed, Train, client, round)`; FedProx's `μ (w − w_t)` is added to the
 //! gradient.
 
+use std::borrow::Cow;
+
 use steepest::{GradSet, Optimizer};
 
 use crate::partition::{ClusterShift, Partition};
@@ -159,14 +161,44 @@ impl LogReg {
         loss * inv
     }
 
+    /// One client's data in `round` (under a shift, its samples seen through
+    /// its current cluster's rotation): the view custom local loops use
+    /// (FedSpeed, FedHyper, ...). `None` for an unknown client.
+    pub fn client_data(&self, client: usize, round: u64) -> Option<ClientData<'_>> {
+        let rows = self.parts.get(client)?;
+        let d = self.spec.features;
+        Some(match &self.spec.shift {
+            Some(sh) => {
+                let k = sh.cluster(client, round, self.seed);
+                let perm = sh.permutation(k, d, self.seed);
+                let mut lx = Vec::with_capacity(rows.len() * d);
+                for &i in rows {
+                    lx.extend(perm.iter().map(|&j| self.x[i * d + j]));
+                }
+                let ly: Vec<usize> = rows.iter().map(|&i| self.y[i]).collect();
+                ClientData {
+                    w: self,
+                    x: Cow::Owned(lx),
+                    y: Cow::Owned(ly),
+                    rows: Cow::Owned((0..rows.len()).collect()),
+                }
+            }
+            None => ClientData {
+                w: self,
+                x: Cow::Borrowed(&self.x),
+                y: Cow::Borrowed(&self.y),
+                rows: Cow::Borrowed(rows),
+            },
+        })
+    }
+
     /// One client's local training.
     pub fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
-        let rows = self
-            .parts
-            .get(ins.client)
+        let data = self
+            .client_data(ins.client, ins.round)
             .ok_or_else(|| Error::Config(format!("no client {}", ins.client)))?;
         let mut params = global.clone();
-        if rows.is_empty() {
+        if data.is_empty() {
             return Ok(FitRes {
                 client: ins.client,
                 params,
@@ -181,41 +213,18 @@ impl LogReg {
         grads.insert("w", vec![0.0; c * d]);
         grads.insert("b", vec![0.0; c]);
         let mut rng = Rng::stream(seed, Purpose::Train, ins.client as u64, ins.round);
-        // Under a shift, the client's data this round are its samples seen
-        // through its current cluster's rotation; rows then index that copy.
-        let shifted = self.spec.shift.as_ref().map(|sh| {
-            let k = sh.cluster(ins.client, ins.round, self.seed);
-            let perm = sh.permutation(k, d, self.seed);
-            let mut lx = Vec::with_capacity(rows.len() * d);
-            for &i in rows {
-                lx.extend(perm.iter().map(|&j| self.x[i * d + j]));
-            }
-            let ly: Vec<usize> = rows.iter().map(|&i| self.y[i]).collect();
-            (lx, ly, (0..rows.len()).collect::<Vec<usize>>())
-        });
-        let (data, rows): ((&[f64], &[usize]), &[usize]) = match &shifted {
-            Some((lx, ly, idx)) => ((lx, ly), idx),
-            None => ((&self.x, &self.y), rows),
-        };
-        let bsz = if cfg.batch == 0 { rows.len() } else { cfg.batch };
-        let mut batch = vec![0usize; bsz];
+        let mut batch = Vec::new();
         let mut z = vec![0.0; c];
         let mut total = 0.0;
         let w0 = global.get("w").expect("model has w").data.clone();
         let b0 = global.get("b").expect("model has b").data.clone();
         for _ in 0..cfg.local_steps {
-            if cfg.batch == 0 {
-                batch.copy_from_slice(rows);
-            } else {
-                for s in batch.iter_mut() {
-                    *s = rows[rng.below(rows.len())];
-                }
-            }
+            data.batch_into(&mut rng, cfg.batch, &mut batch);
             let mut gw = grads.remove("w").expect("inserted");
             let mut gb = grads.remove("b").expect("inserted");
             let w = &params.get("w").expect("w").data;
             let b = &params.get("b").expect("b").data;
-            total += self.loss_grad(data, w, b, &batch, &mut gw, &mut gb, &mut z);
+            total += self.loss_grad((&data.x, &data.y), w, b, &batch, &mut gw, &mut gb, &mut z);
             if cfg.prox_mu > 0.0 {
                 for (g, (x, x0)) in gw.iter_mut().zip(w.iter().zip(&w0)) {
                     *g += cfg.prox_mu * (x - x0);
@@ -231,7 +240,7 @@ impl LogReg {
         Ok(FitRes {
             client: ins.client,
             params,
-            num_examples: rows.len() as u64,
+            num_examples: data.len() as u64,
             loss: total / cfg.local_steps.max(1) as f64,
         })
     }
@@ -289,4 +298,65 @@ fn logits(w: &[f64], b: &[f64], x: &[f64], z: &mut [f64], d: usize, c: usize) ->
         mx = mx.max(v);
     }
     mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln()
+}
+
+/// One client's local data, as [`LogReg::client_data`] returns it: the
+/// building block of custom local loops (FedSpeed's perturbed gradients,
+/// FedHyper's adaptive local rate, ...). Batches are indices into the
+/// client's own rows (`0..len()` positions are resolved internally).
+#[derive(Clone, Debug)]
+pub struct ClientData<'a> {
+    w: &'a LogReg,
+    x: Cow<'a, [f64]>,
+    y: Cow<'a, [usize]>,
+    rows: Cow<'a, [usize]>,
+}
+
+impl ClientData<'_> {
+    /// Local samples.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the client has no data.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Fills `batch` with a minibatch of `size` sample rows drawn with
+    /// replacement from `rng` (`size == 0`: every local row, in order), as
+    /// [`LogReg::fit`] draws them.
+    pub fn batch_into(&self, rng: &mut Rng, size: usize, batch: &mut Vec<usize>) {
+        batch.clear();
+        if size == 0 {
+            batch.extend_from_slice(&self.rows);
+        } else {
+            batch.extend((0..size).map(|_| self.rows[rng.below(self.rows.len())]));
+        }
+    }
+
+    /// Mean cross-entropy and its gradient (a model of the same names and
+    /// shapes) at `model` over `batch` (rows from [`ClientData::batch_into`]).
+    pub fn loss_grad(&self, model: &Model, batch: &[usize]) -> Result<(f64, Model)> {
+        let (d, c) = (self.w.spec.features, self.w.spec.classes);
+        let w = model.get("w").ok_or_else(|| Error::Config("model has no `w`".into()))?;
+        let b = model.get("b").ok_or_else(|| Error::Config("model has no `b`".into()))?;
+        if w.data.len() != c * d || b.data.len() != c {
+            return Err(Error::Config(format!(
+                "model shapes {:?} {:?}, expected [{c}, {d}] [{c}]",
+                w.shape, b.shape
+            )));
+        }
+        if batch.is_empty() {
+            return Err(Error::Config("empty batch".into()));
+        }
+        let (mut gw, mut gb, mut z) = (vec![0.0; c * d], vec![0.0; c], vec![0.0; c]);
+        let loss = self
+            .w
+            .loss_grad((&self.x, &self.y), &w.data, &b.data, batch, &mut gw, &mut gb, &mut z);
+        let mut g = Model::new();
+        g.push("w", &[c, d], gw)?;
+        g.push("b", &[c], gb)?;
+        Ok((loss, g))
+    }
 }

@@ -35,6 +35,24 @@ pub enum Purpose {
     Projection = 11,
     /// Ferret's per-client choice of seeds.
     SeedChoice = 12,
+    /// Langevin noise (FA-LD).
+    Langevin = 13,
+    /// Channel noise of the noise-robust ADMM (uplink and downlink).
+    ChannelNoise = 14,
+    /// Partial-sharing selection and Byzantine perturbations (PSO-Fed).
+    Sharing = 15,
+    /// Model reduction masks (minimum coverage index).
+    Mask = 16,
+    /// Client-triggered arrivals and cluster estimation (CDFL).
+    Arrival = 17,
+    /// Per-task job placement in multi-model asynchronous training (FedAST).
+    Task = 18,
+    /// Hypernetworks and client embeddings (HyperFL).
+    Embedding = 19,
+    /// Synthetic data of algorithm-specific problems (ADMM, PSO-Fed, FedPCA, FA-LD).
+    Problem = 20,
+    /// Anything else an algorithm needs; key `client` by a tag of your own.
+    Other = 21,
 }
 
 fn splitmix(x: &mut u64) -> u64 {

@@ -230,3 +230,57 @@ fn cluster_shift_changes_the_data_over_time() {
         still.final_eval.accuracy
     );
 }
+
+/// `ClientData::loss_grad` is the gradient `fit` steps on: one full-batch SGD
+/// step from the global model equals `x − lr·∇F_k(x)` to the last bit.
+#[test]
+fn client_data_gradient_is_the_one_fit_uses() {
+    use steepest_fed::logreg::{LogReg, LogRegSpec};
+    use steepest_fed::strategy::{ClientConfig, FitIns};
+    let w = LogReg::new(
+        LogRegSpec {
+            clients: 4,
+            samples_per_client: 12,
+            features: 5,
+            classes: 3,
+            test: 10,
+            ..LogRegSpec::default()
+        },
+        3,
+    )
+    .unwrap();
+    let mut global = w.init();
+    global
+        .data_mut("w")
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = 0.01 * i as f64);
+    let ins = FitIns {
+        client: 2,
+        round: 1,
+        config: ClientConfig {
+            local_steps: 1,
+            batch: 0,
+            hyper: steepest::hyper([("lr", 0.5)]),
+            ..ClientConfig::default()
+        },
+    };
+    let r = w.fit(&ins, &global, 7).unwrap();
+    let data = w.client_data(2, 1).unwrap();
+    let mut rows = Vec::new();
+    data.batch_into(
+        &mut steepest_fed::rng::Rng::stream(7, steepest_fed::rng::Purpose::Train, 2, 1),
+        0,
+        &mut rows,
+    );
+    let (loss, g) = data.loss_grad(&global, &rows).unwrap();
+    assert!((loss - r.loss).abs() == 0.0, "{loss} vs {}", r.loss);
+    for (p, (x, gx)) in r.params.iter().zip(global.iter().zip(g.iter())) {
+        for (a, (b, c)) in p.data.iter().zip(x.data.iter().zip(&gx.data)) {
+            assert_eq!(*a, b - 0.5 * c);
+        }
+    }
+    assert!(g.iter().any(|t| t.data.iter().any(|v| *v != 0.0)));
+    assert!(data.loss_grad(&global, &[]).is_err());
+}
