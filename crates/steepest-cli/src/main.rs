@@ -80,9 +80,11 @@ enum Command {
     /// The convergence lab: every optimizer on the suite's workloads with a fair
     /// learning-rate sweep, every paper claim checked, and a report (report.html).
     Bench {
-        /// Suite: quick (≤ 5 minutes on 2 cores), standard, full, or distributed
+        /// Suite: quick (≤ 5 minutes on 2 cores), standard, full, distributed
         /// (every distributed algorithm on softmax-digits with 4 in-process
-        /// workers: loss vs steps, bytes and simulated time; distributed.html).
+        /// workers: loss vs steps, bytes and simulated time; distributed.html),
+        /// or federated (every federated strategy on a 500-client logistic
+        /// regression, and the robust aggregators under poisoning; federated.html).
         #[arg(long, default_value = "quick")]
         suite: String,
         /// Only these workloads (comma-separated; default: the suite's).
@@ -485,8 +487,28 @@ fn run(cli: Cli) -> Result<(), String> {
                 say(&steepest_dist::bench::summary(&b))?;
                 return say(&format!("\nReport: {} ({:.0} s)", path.display(), b.wall_seconds));
             }
+            if suite == "federated" {
+                if !optimizers.is_empty() || !workload_files.is_empty() || !workloads.is_empty() {
+                    return Err(
+                        "--optimizers, --workload and --workload-file apply to the optimizer suites, \
+                                not to --suite federated"
+                            .into(),
+                    );
+                }
+                let mut cfg = steepest_fed::bench::FedBenchConfig {
+                    progress: !quiet,
+                    ..Default::default()
+                };
+                if let Some(s) = seeds {
+                    cfg.seeds = s;
+                }
+                let b = steepest_fed::bench::run(&cfg).map_err(|e| e.to_string())?;
+                let path = steepest_lab::federated::write(&b, &out).map_err(|e| e.to_string())?;
+                say(&steepest_fed::bench::summary(&b))?;
+                return say(&format!("\nReport: {} ({:.0} s)", path.display(), b.wall_seconds));
+            }
             let suite = Suite::parse(&suite)
-                .ok_or_else(|| format!("unknown suite {suite:?} (quick, standard, full or distributed)"))?;
+                .ok_or_else(|| format!("unknown suite {suite:?} (quick, standard, full, distributed or federated)"))?;
             let mut extra = Vec::new();
             for f in &workload_files {
                 extra.push(byo::load(f).map_err(|e| e.to_string())?);

@@ -22,6 +22,7 @@
 pub mod algorithms;
 pub mod asynch;
 pub mod attack;
+pub mod bench;
 pub mod cli;
 pub mod logreg;
 pub mod net;

@@ -109,6 +109,12 @@ pub trait Strategy: Send {
     fn evaluate(&self, _round: u64, _global: &Model) -> Option<Evaluation> {
         None
     }
+    /// Values the clients have uploaded so far, when the strategy compresses
+    /// its uplink (Ferret's projection coefficients); `None` (the default)
+    /// means every result carries the full model.
+    fn uplink_values(&self) -> Option<u64> {
+        None
+    }
     /// Server-side state that must survive a server restart (server-optimizer
     /// moments, online weights), as bytes; `None` for a stateless strategy
     /// (the default). Written with every committed round.
@@ -138,6 +144,9 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     }
     fn evaluate(&self, round: u64, global: &Model) -> Option<Evaluation> {
         (**self).evaluate(round, global)
+    }
+    fn uplink_values(&self) -> Option<u64> {
+        (**self).uplink_values()
     }
     fn state_bytes(&self) -> Result<Option<Vec<u8>>> {
         (**self).state_bytes()

@@ -29,6 +29,7 @@ pub mod bench;
 pub mod byo;
 pub mod claims;
 pub mod data;
+pub mod federated;
 pub mod linalg;
 pub mod plot;
 pub mod problems;

@@ -190,6 +190,9 @@ impl Ferret {
 }
 
 impl Strategy for Ferret {
+    fn uplink_values(&self) -> Option<u64> {
+        Some(self.uplink)
+    }
     fn name(&self) -> String {
         format!(
             "ferret(K={}, slr={}, momentum={})",
