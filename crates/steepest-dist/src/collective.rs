@@ -213,6 +213,17 @@ pub trait Collective {
     }
 }
 
+/// Bytes in every part but member `me`'s own: what a collective that hands
+/// each member one part per peer sends or receives over the wire.
+pub fn others_len(parts: &[Vec<u8>], me: usize) -> u64 {
+    parts
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != me)
+        .map(|(_, p)| p.len() as u64)
+        .sum()
+}
+
 /// Contiguous chunk `[a, b)` of each of `n` members over `len` elements: the
 /// first `len % n` chunks get one element more.
 pub fn chunk_bounds(len: usize, n: usize) -> Vec<(usize, usize)> {

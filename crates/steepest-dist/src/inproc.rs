@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use steepest::state::checksum;
 
-use crate::collective::{Collective, Link, Traffic, Vote};
+use crate::collective::{others_len, Collective, Link, Traffic, Vote};
 use crate::error::{Error, Result};
 
 /// How long a receive waits before it gives up (a protocol bug must not hang tests).
@@ -242,13 +242,8 @@ impl Collective for InProcComm {
         let (got, err) = self.exchange(&|_| mine.clone());
         let n = self.members.len() as u64;
         let me = self.rank();
-        let recv: u64 = got
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, g)| g.len() as u64)
-            .sum();
-        self.traffic.record(mine.len() as u64 * (n - 1), recv, n - 1);
+        self.traffic
+            .record(mine.len() as u64 * (n - 1), others_len(&got, me), n - 1);
         match err {
             Some(e) => Err(e),
             None => Ok(got),
@@ -265,19 +260,11 @@ impl Collective for InProcComm {
         }
         let (got, err) = self.exchange(&|j| chunks[j].clone());
         let me = self.rank();
-        let sent: u64 = chunks
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, c)| c.len() as u64)
-            .sum();
-        let recv: u64 = got
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, g)| g.len() as u64)
-            .sum();
-        self.traffic.record(sent, recv, self.members.len() as u64 - 1);
+        self.traffic.record(
+            others_len(chunks, me),
+            others_len(&got, me),
+            self.members.len() as u64 - 1,
+        );
         match err {
             Some(e) => Err(e),
             None => Ok(got),

@@ -16,7 +16,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use steepest::state::checksum;
 
-use crate::collective::{Collective, Link, Traffic, Vote};
+use crate::collective::{others_len, Collective, Link, Traffic, Vote};
 use crate::error::{Error, Result};
 use crate::train::{loss_of_mean, train_rank, workload, RankReport, TrainSpec};
 
@@ -49,6 +49,24 @@ fn open(from: usize, framed: &[u8]) -> Result<Vec<u8>> {
 
 fn count(n: usize) -> Result<i32> {
     i32::try_from(n).map_err(|_| Error::Transport(format!("message of {n} bytes is too large for MPI counts")))
+}
+
+/// Opens every member's framed slice of a variable-count receive buffer
+/// (`counts[j]` bytes at `displs[j]`); a slice that fails its check becomes an
+/// empty part, and the first error is returned beside the parts.
+fn open_all(buf: &[u8], counts: &[i32], displs: &[i32]) -> (Vec<Vec<u8>>, Option<Error>) {
+    let mut out = Vec::with_capacity(counts.len());
+    let mut err = None;
+    for (j, (&c, &d)) in counts.iter().zip(displs).enumerate() {
+        match open(j, &buf[d as usize..(d + c) as usize]) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                err.get_or_insert(e);
+                out.push(Vec::new());
+            }
+        }
+    }
+    (out, err)
 }
 
 fn displs(counts: &[i32]) -> Vec<i32> {
@@ -103,25 +121,8 @@ impl Collective for MpiComm {
             let mut part = PartitionMut::new(&mut buf[..], &lens[..], &d[..]);
             self.world.all_gather_varcount_into(&framed[..], &mut part);
         }
-        let mut out = Vec::with_capacity(n);
-        let mut err = None;
-        for j in 0..n {
-            let s = &buf[d[j] as usize..(d[j] + lens[j]) as usize];
-            match open(j, s) {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    err.get_or_insert(e);
-                    out.push(Vec::new());
-                }
-            }
-        }
-        let me = self.rank();
-        let recv: u64 = out
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, v)| v.len() as u64)
-            .sum();
+        let (out, err) = open_all(&buf, &lens, &d);
+        let recv = others_len(&out, self.rank());
         self.traffic
             .record(mine.len() as u64 * (n as u64 - 1), recv, n as u64 - 1);
         err.map_or(Ok(out), Err)
@@ -148,31 +149,10 @@ impl Collective for MpiComm {
             let mut rp = PartitionMut::new(&mut rbuf[..], &rcounts[..], &rd[..]);
             self.world.all_to_all_varcount_into(&sp, &mut rp);
         }
-        let mut out = Vec::with_capacity(n);
-        let mut err = None;
-        for i in 0..n {
-            match open(i, &rbuf[rd[i] as usize..(rd[i] + rcounts[i]) as usize]) {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    err.get_or_insert(e);
-                    out.push(Vec::new());
-                }
-            }
-        }
+        let (out, err) = open_all(&rbuf, &rcounts, &rd);
         let me = self.rank();
-        let sent: u64 = chunks
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, c)| c.len() as u64)
-            .sum();
-        let recv: u64 = out
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, v)| v.len() as u64)
-            .sum();
-        self.traffic.record(sent, recv, n as u64 - 1);
+        self.traffic
+            .record(others_len(chunks, me), others_len(&out, me), n as u64 - 1);
         err.map_or(Ok(out), Err)
     }
 
