@@ -186,7 +186,10 @@ fn validate(tasks: &[Task<'_>]) -> Result<usize> {
             return bad(format!("server_lr must be > 0, got {}", t.server_lr));
         }
         if t.delays.speed.len() != n {
-            return bad(format!("delays.speed has {} entries for {n} clients", t.delays.speed.len()));
+            return bad(format!(
+                "delays.speed has {} entries for {n} clients",
+                t.delays.speed.len()
+            ));
         }
         let speeds_ok = t.delays.speed.iter().all(|s| *s > 0.0 && s.is_finite());
         if !(t.delays.shift >= 0.0 && t.delays.mean >= 0.0 && speeds_ok) {
@@ -424,7 +427,10 @@ pub fn run_fedast(tasks: &[Task<'_>], cfg: &FedAstConfig) -> Result<MultiReport>
     let mut st: Vec<TaskState> = tasks.iter().map(TaskState::new).collect();
     let mut r: Vec<usize> = tasks.iter().map(|t| t.inflight).collect();
     let r_tot: usize = r.iter().sum();
-    let names: Vec<Vec<String>> = st.iter().map(|s| s.model.iter().map(|p| p.name.clone()).collect()).collect();
+    let names: Vec<Vec<String>> = st
+        .iter()
+        .map(|s| s.model.iter().map(|p| p.name.clone()).collect())
+        .collect();
     let mut busy = vec![0.0f64; n];
     let mut heap = BinaryHeap::new();
     let mut next_id = 0u64;
@@ -483,8 +489,13 @@ pub fn run_fedast(tasks: &[Task<'_>], cfg: &FedAstConfig) -> Result<MultiReport>
             if s.window.len() == d.window {
                 let t = &tasks[m];
                 let steps = t.client.local_steps.max(1) as f64;
-                s.samples
-                    .push(update_variance(&s.window, &names[m], t.server_lr, lr_of(&t.client), steps));
+                s.samples.push(update_variance(
+                    &s.window,
+                    &names[m],
+                    t.server_lr,
+                    lr_of(&t.client),
+                    steps,
+                ));
             }
         }
         s.buf.push(job.delta);
@@ -548,7 +559,10 @@ pub fn run_fedast(tasks: &[Task<'_>], cfg: &FedAstConfig) -> Result<MultiReport>
             st[m].buffer = st[m].inflight.div_ceil(d.ratio).max(1);
         }
     }
-    let all_done = st.iter().all(|s| s.done).then(|| st.iter().filter_map(|s| s.finish).fold(0.0, f64::max));
+    let all_done = st
+        .iter()
+        .all(|s| s.done)
+        .then(|| st.iter().filter_map(|s| s.finish).fold(0.0, f64::max));
     Ok(MultiReport {
         sim_time: now,
         all_done,
@@ -647,7 +661,10 @@ pub fn run_sync_st(tasks: &[Task<'_>], cfg: &FedAstConfig) -> Result<MultiReport
             }
         }
     }
-    let all_done = st.iter().all(|s| s.done).then(|| st.iter().filter_map(|s| s.finish).fold(0.0, f64::max));
+    let all_done = st
+        .iter()
+        .all(|s| s.done)
+        .then(|| st.iter().filter_map(|s| s.finish).fold(0.0, f64::max));
     Ok(MultiReport {
         sim_time: now,
         all_done,

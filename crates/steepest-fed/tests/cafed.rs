@@ -96,7 +96,10 @@ fn unbiased_with_full_availability_is_fedavg_weighting() {
     let b = avg.aggregate_fit(1, &g, &results, &[]).unwrap();
     let (a, b) = (&a.get("w").unwrap().data, &b.get("w").unwrap().data);
     assert_eq!(a, &vec![1.125, 2.5]);
-    assert_eq!(a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
 }
 
 fn workload(n: usize, seed: u64, partition: Partition) -> LogReg {
@@ -256,7 +259,13 @@ fn state_round_trip_and_thread_determinism() {
         let mk_res = |g: &Model| -> Vec<FitRes> {
             on.iter()
                 .map(|&c| {
-                    let v: Vec<f64> = g.get("w").unwrap().data.iter().map(|x| x + 0.01 * (c as f64 - 5.0)).collect();
+                    let v: Vec<f64> = g
+                        .get("w")
+                        .unwrap()
+                        .data
+                        .iter()
+                        .map(|x| x + 0.01 * (c as f64 - 5.0))
+                        .collect();
                     FitRes {
                         loss: 1.0 / (t as f64 + c as f64),
                         ..res(c, &v, 1)

@@ -415,13 +415,7 @@ impl Strategy for CaFed {
             .collect())
     }
 
-    fn aggregate_fit(
-        &mut self,
-        round: u64,
-        global: &Model,
-        results: &[FitRes],
-        failures: &[Failure],
-    ) -> Result<Model> {
+    fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
         check_results(global, results)?;
         let n = self.cfg.q.len();
         if let Some(r) = results.iter().find(|r| r.client >= n) {
