@@ -195,13 +195,13 @@ impl AvailabilityEstimator {
                 now[c] = true;
             }
         }
-        for c in 0..n {
-            match (self.prev[c], now[c]) {
+        for (c, &on) in now.iter().enumerate() {
+            match (self.prev[c], on) {
                 (true, true) => self.on_on[c] += 1,
                 (false, false) => self.off_off[c] += 1,
                 _ => {}
             }
-            self.on[c] += u64::from(now[c]);
+            self.on[c] += u64::from(on);
         }
         self.prev = now;
         self.rounds += 1;
