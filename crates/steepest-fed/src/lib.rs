@@ -15,6 +15,8 @@
 //! - [`attack`]: poisoning clients (sign flip, scaling, Gaussian).
 //! - [`asynch`]: asynchronous clients with shifted-exponential compute delays
 //!   on simulated time, buffered aggregation (FedBuff / FedAST's update).
+//! - [`fedast`]: FedAST, several models trained at once asynchronously, and
+//!   its synchronous baseline Sync-ST.
 //!
 //! Every sum over clients runs in increasing client id, so a result never
 //! depends on arrival order or thread scheduling.
@@ -24,6 +26,7 @@ pub mod asynch;
 pub mod attack;
 pub mod bench;
 pub mod cli;
+pub mod fedast;
 pub mod logreg;
 pub mod net;
 pub mod participation;

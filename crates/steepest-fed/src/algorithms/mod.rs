@@ -4,6 +4,7 @@
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
 
+pub mod cafed;
 pub mod cyclic;
 pub mod dp;
 pub mod fedadagrad;
@@ -31,10 +32,11 @@ use crate::{Error, Result};
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`, `ferret`. `opts` holds the strategy's options (`server_lr`,
+/// `cyclic-fedavg`, `ferret`, `ca-fed`, `ca-fed-unbiased`. `opts` holds the strategy's options (`server_lr`,
 /// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
 /// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret), each with the Flower
-/// default where Flower has the strategy.
+/// default where Flower has the strategy; CA-Fed takes `clients`, `server_lr`,
+/// `beta`, `horizon`, `prior_pi`, `prior_lambda` (uniform `q`, `F* = 0`).
 pub fn build(
     name: &str,
     sampling: Sampling,
@@ -98,9 +100,23 @@ pub fn build(
             get("server_lr", 1.0),
             client,
         )?),
+        "ca-fed" | "ca-fed-unbiased" => {
+            let n = get("clients", 0.0) as usize;
+            if n == 0 {
+                return Err(Error::Config(format!("{name} needs the option `clients` ≥ 1")));
+            }
+            let mut c = cafed::CaFedConfig::new(n, client);
+            c.server_lr = get("server_lr", 1.0);
+            c.beta = get("beta", 1.0);
+            c.horizon = get("horizon", 100.0);
+            c.prior_pi = vec![get("prior_pi", 0.5); n];
+            c.prior_lambda = vec![get("prior_lambda", 0.0); n];
+            c.exclusion = name == "ca-fed";
+            Box::new(cafed::CaFed::new(c)?)
+        }
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, ca-fed, ca-fed-unbiased)"
             )))
         }
     })
