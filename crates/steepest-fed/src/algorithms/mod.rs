@@ -4,6 +4,7 @@
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
 
+pub mod admm;
 pub mod cyclic;
 pub mod dp;
 pub mod fedadagrad;
@@ -17,6 +18,7 @@ pub mod fedyogi;
 pub mod ferret;
 pub mod krum;
 pub mod median;
+pub mod psofed;
 pub mod robust;
 pub mod trimmed_mean;
 
