@@ -183,3 +183,19 @@ fn claim_continual_beats_standard_admm_by_3db() {
     assert!(cont <= std - 3.0, "continual {cont:.2} dB not 3 dB below standard {std:.2} dB");
     assert!(cont < non, "continual {cont:.2} dB not below non-continual {non:.2} dB");
 }
+
+#[test]
+fn cli_prints_the_curve_as_json() {
+    let args: Vec<String> = "admm --variant standard --dim 8 --clients 6 --samples 3:5 --iters 20 --runs 2 --seed 4"
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let out = steepest_fed::cli::run(&args).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["algorithm"], "admm-standard");
+    assert_eq!(v["curve_db"].as_array().unwrap().len(), 20);
+    let bad: Vec<String> = ["admm", "--rho", "-1"].iter().map(|s| s.to_string()).collect();
+    assert!(matches!(steepest_fed::cli::run(&bad), Err(Error::Config(m)) if m.contains("rho")));
+    let unknown: Vec<String> = ["admm", "--bogus", "1"].iter().map(|s| s.to_string()).collect();
+    assert!(matches!(steepest_fed::cli::run(&unknown), Err(Error::Config(_))));
+}

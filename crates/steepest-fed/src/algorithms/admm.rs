@@ -75,6 +75,9 @@
 //!   selection `(seed, Sampling, run, t)`, channel noise
 //!   `(seed, ChannelNoise, k, run·2³² + t)` (downlink drawn before uplink).
 
+// Index loops over several vectors of one length read as the equations do.
+#![allow(clippy::needless_range_loop)]
+
 use crate::rng::{Purpose, Rng};
 use crate::{Error, Result};
 
@@ -153,7 +156,7 @@ fn cholesky(m: &[f64], n: usize) -> Option<Vec<f64>> {
                 s -= l[i * n + p] * l[j * n + p];
             }
             if i == j {
-                if !(s > 0.0) || !s.is_finite() {
+                if !(s > 0.0 && s.is_finite()) {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();

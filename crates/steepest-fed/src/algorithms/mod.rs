@@ -3,6 +3,8 @@
 //! Server optimizers are registry optimizers fed the pseudo-gradient
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
+//! [`admm`] (noise-robust ADMM, RERCE-Fed) and [`psofed`] (PSO-Fed under model
+//! poisoning) are not strategies: each runs on its own seeded linear problem.
 
 pub mod admm;
 pub mod cyclic;

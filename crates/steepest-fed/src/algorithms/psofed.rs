@@ -58,6 +58,9 @@
 //!   Byzantine set, offsets and perturbations from `Sharing` streams keyed by
 //!   client and run / iteration.
 
+// Index loops over several vectors of one length read as the equations do.
+#![allow(clippy::needless_range_loop)]
+
 use crate::rng::{Purpose, Rng};
 use crate::{Error, Result};
 
