@@ -330,7 +330,9 @@ fn flags(args: &[String], known: &[&str], usage: &str) -> Result<Kv> {
             .strip_prefix("--")
             .filter(|k| known.contains(k))
             .ok_or_else(|| Error::Config(format!("unexpected argument `{a}`\nusage: {usage}")))?;
-        let val = it.next().ok_or_else(|| Error::Config(format!("--{key} needs a value")))?;
+        let val = it
+            .next()
+            .ok_or_else(|| Error::Config(format!("--{key} needs a value")))?;
         kv.insert(key.to_string(), val.clone());
     }
     Ok(kv)
@@ -430,6 +432,10 @@ fn psofed_cmd(args: &[String]) -> Result<String> {
         ..d
     };
     let curve = psofed::monte_carlo(&cfg, num(&kv, "seed", 0)?, num(&kv, "runs", 5)?)?;
-    let name = if cfg.shared == cfg.features { "online-fed" } else { "pso-fed" };
+    let name = if cfg.shared == cfg.features {
+        "online-fed"
+    } else {
+        "pso-fed"
+    };
     curve_json(name, "test_mse", &curve, psofed::steady_state_db(&curve, 500))
 }

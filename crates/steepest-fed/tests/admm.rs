@@ -1,9 +1,7 @@
 //! Noise-robust ADMM FL (RERCE-Fed, `algorithms/admm.rs`): exact checks,
 //! configuration errors, determinism and the notes' small-scale claim (§7 (d)).
 
-use steepest_fed::algorithms::admm::{
-    monte_carlo, run, steady_state_db, AdmmConfig, AdmmProblem, AdmmSpec, Variant,
-};
+use steepest_fed::algorithms::admm::{monte_carlo, run, steady_state_db, AdmmConfig, AdmmProblem, AdmmSpec, Variant};
 use steepest_fed::Error;
 
 const VARIANTS: [Variant; 3] = [Variant::Continual, Variant::NonContinual, Variant::Standard];
@@ -48,7 +46,10 @@ fn noise_free_full_participation_converges_to_blue() {
     // Same trajectory (to rounding) for the three forms of ADMM.
     for t in [1, 2, 5, 20] {
         let (a, b, c) = (finals[0][t], finals[1][t], finals[2][t]);
-        assert!(((a - b) / a).abs() < 1e-8 && ((a - c) / a).abs() < 1e-8, "t={t}: {a} {b} {c}");
+        assert!(
+            ((a - b) / a).abs() < 1e-8 && ((a - c) / a).abs() < 1e-8,
+            "t={t}: {a} {b} {c}"
+        );
     }
 }
 
@@ -81,10 +82,18 @@ fn one_iteration_matches_hand_computation() {
         let out = run(&p, &cfg, 0, 0).unwrap();
         for k in 0..2 {
             for i in 0..2 {
-                assert!((out.w[k][i] - want[k][i]).abs() < 1e-13, "{v:?}: w[{k}][{i}] = {}", out.w[k][i]);
+                assert!(
+                    (out.w[k][i] - want[k][i]).abs() < 1e-13,
+                    "{v:?}: w[{k}][{i}] = {}",
+                    out.w[k][i]
+                );
             }
         }
-        assert!((out.nmsd[0] - d0 / (2.0 * xx)).abs() < 1e-14, "{v:?}: NMSD₀ {}", out.nmsd[0]);
+        assert!(
+            (out.nmsd[0] - d0 / (2.0 * xx)).abs() < 1e-14,
+            "{v:?}: NMSD₀ {}",
+            out.nmsd[0]
+        );
     }
 }
 
@@ -106,22 +115,96 @@ fn bad_configuration_names_the_field() {
         ..AdmmConfig::default()
     };
     assert!(run(&p, &ok, 0, 0).is_ok());
-    config_err(run(&p, &AdmmConfig { selected: 0, ..ok.clone() }, 0, 0), "selected");
-    config_err(run(&p, &AdmmConfig { selected: 4, ..ok.clone() }, 0, 0), "selected");
+    config_err(
+        run(
+            &p,
+            &AdmmConfig {
+                selected: 0,
+                ..ok.clone()
+            },
+            0,
+            0,
+        ),
+        "selected",
+    );
+    config_err(
+        run(
+            &p,
+            &AdmmConfig {
+                selected: 4,
+                ..ok.clone()
+            },
+            0,
+            0,
+        ),
+        "selected",
+    );
     config_err(run(&p, &AdmmConfig { rho: 0.0, ..ok.clone() }, 0, 0), "rho");
-    config_err(run(&p, &AdmmConfig { noise_var: -1.0, ..ok.clone() }, 0, 0), "noise_var");
+    config_err(
+        run(
+            &p,
+            &AdmmConfig {
+                noise_var: -1.0,
+                ..ok.clone()
+            },
+            0,
+            0,
+        ),
+        "noise_var",
+    );
     config_err(run(&p, &AdmmConfig { iters: 0, ..ok.clone() }, 0, 0), "iters");
-    config_err(run(&p, &AdmmConfig { b_factor: f64::NAN, ..ok.clone() }, 0, 0), "b_factor");
+    config_err(
+        run(
+            &p,
+            &AdmmConfig {
+                b_factor: f64::NAN,
+                ..ok.clone()
+            },
+            0,
+            0,
+        ),
+        "b_factor",
+    );
     config_err(monte_carlo(&p, &ok, 0, 0), "runs");
     config_err(Variant::parse("dual"), "variant");
     let spec = AdmmSpec::default();
-    config_err(AdmmProblem::synthetic(&AdmmSpec { samples: (0, 3), ..spec.clone() }, 0), "samples");
-    config_err(AdmmProblem::synthetic(&AdmmSpec { samples: (5, 3), ..spec.clone() }, 0), "samples");
+    config_err(
+        AdmmProblem::synthetic(
+            &AdmmSpec {
+                samples: (0, 3),
+                ..spec.clone()
+            },
+            0,
+        ),
+        "samples",
+    );
+    config_err(
+        AdmmProblem::synthetic(
+            &AdmmSpec {
+                samples: (5, 3),
+                ..spec.clone()
+            },
+            0,
+        ),
+        "samples",
+    );
     config_err(AdmmProblem::synthetic(&AdmmSpec { dim: 0, ..spec.clone() }, 0), "dim");
-    config_err(AdmmProblem::synthetic(&AdmmSpec { clients: 0, ..spec.clone() }, 0), "clients");
+    config_err(
+        AdmmProblem::synthetic(
+            &AdmmSpec {
+                clients: 0,
+                ..spec.clone()
+            },
+            0,
+        ),
+        "clients",
+    );
     config_err(AdmmProblem::from_data(&[vec![vec![1.0]]], &[vec![1.0]], 0.0), "obs_var");
     // One sample in two dimensions: Σ A_k is singular.
-    config_err(AdmmProblem::from_data(&[vec![vec![1.0, 0.0]]], &[vec![1.0]], 1.0), "samples");
+    config_err(
+        AdmmProblem::from_data(&[vec![vec![1.0, 0.0]]], &[vec![1.0]], 1.0),
+        "samples",
+    );
 }
 
 #[test]
@@ -180,7 +263,10 @@ fn claim_continual_beats_standard_admm_by_3db() {
     };
     let (cont, non, std) = (ss(Variant::Continual), ss(Variant::NonContinual), ss(Variant::Standard));
     eprintln!("steady-state NMSD: continual {cont:.2} dB, non-continual {non:.2} dB, standard {std:.2} dB");
-    assert!(cont <= std - 3.0, "continual {cont:.2} dB not 3 dB below standard {std:.2} dB");
+    assert!(
+        cont <= std - 3.0,
+        "continual {cont:.2} dB not 3 dB below standard {std:.2} dB"
+    );
     assert!(cont < non, "continual {cont:.2} dB not below non-continual {non:.2} dB");
 }
 
@@ -198,4 +284,18 @@ fn cli_prints_the_curve_as_json() {
     assert!(matches!(steepest_fed::cli::run(&bad), Err(Error::Config(m)) if m.contains("rho")));
     let unknown: Vec<String> = ["admm", "--bogus", "1"].iter().map(|s| s.to_string()).collect();
     assert!(matches!(steepest_fed::cli::run(&unknown), Err(Error::Config(_))));
+}
+
+#[test]
+#[ignore]
+fn explore_seed_spread() {
+    let spec = AdmmSpec { dim: 32, clients: 50, samples: (12, 22), ..AdmmSpec::default() };
+    for seed in [2u64, 3, 4, 5] {
+        let p = AdmmProblem::synthetic(&spec, seed).unwrap();
+        let ss = |variant| {
+            let cfg = AdmmConfig { variant, iters: 300, ..AdmmConfig::default() };
+            steady_state_db(&monte_carlo(&p, &cfg, seed, 50).unwrap(), 100)
+        };
+        eprintln!("seed {seed}: {:.2} {:.2} {:.2}", ss(Variant::Continual), ss(Variant::NonContinual), ss(Variant::Standard));
+    }
 }

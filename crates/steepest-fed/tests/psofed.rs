@@ -57,7 +57,10 @@ fn mse_decreases_without_attacks() {
     for w in blocks.windows(2) {
         assert!(w[1] <= w[0] + 0.2, "MSE rose: {blocks:?}");
     }
-    assert!(blocks[blocks.len() - 1] <= blocks[0] - 3.0, "MSE fell < 3 dB: {blocks:?}");
+    assert!(
+        blocks[blocks.len() - 1] <= blocks[0] - 3.0,
+        "MSE fell < 3 dB: {blocks:?}"
+    );
 }
 
 fn config_err(cfg: PsoFedConfig, field: &str) {
@@ -71,20 +74,98 @@ fn config_err(cfg: PsoFedConfig, field: &str) {
 fn bad_configuration_names_the_field() {
     let ok = PsoFedConfig { iters: 3, ..small() };
     assert!(run(&ok, 0, 0).is_ok());
-    config_err(PsoFedConfig { clients: 0, ..ok.clone() }, "clients");
-    config_err(PsoFedConfig { features: 0, ..ok.clone() }, "features");
-    config_err(PsoFedConfig { input_dim: 3, ..ok.clone() }, "input_dim");
-    config_err(PsoFedConfig { selected: 0, ..ok.clone() }, "selected");
-    config_err(PsoFedConfig { selected: 13, ..ok.clone() }, "selected");
-    config_err(PsoFedConfig { shared: 0, ..ok.clone() }, "shared");
-    config_err(PsoFedConfig { shared: 25, ..ok.clone() }, "shared");
+    config_err(
+        PsoFedConfig {
+            clients: 0,
+            ..ok.clone()
+        },
+        "clients",
+    );
+    config_err(
+        PsoFedConfig {
+            features: 0,
+            ..ok.clone()
+        },
+        "features",
+    );
+    config_err(
+        PsoFedConfig {
+            input_dim: 3,
+            ..ok.clone()
+        },
+        "input_dim",
+    );
+    config_err(
+        PsoFedConfig {
+            selected: 0,
+            ..ok.clone()
+        },
+        "selected",
+    );
+    config_err(
+        PsoFedConfig {
+            selected: 13,
+            ..ok.clone()
+        },
+        "selected",
+    );
+    config_err(
+        PsoFedConfig {
+            shared: 0,
+            ..ok.clone()
+        },
+        "shared",
+    );
+    config_err(
+        PsoFedConfig {
+            shared: 25,
+            ..ok.clone()
+        },
+        "shared",
+    );
     config_err(PsoFedConfig { mu: 0.0, ..ok.clone() }, "mu");
-    config_err(PsoFedConfig { byzantine: 13, ..ok.clone() }, "byzantine");
-    config_err(PsoFedConfig { attack_prob: 1.5, ..ok.clone() }, "attack_prob");
-    config_err(PsoFedConfig { attack_var: -1.0, ..ok.clone() }, "attack_var");
-    config_err(PsoFedConfig { input_var: f64::NAN, ..ok.clone() }, "input_var");
-    config_err(PsoFedConfig { obs_var: -1.0, ..ok.clone() }, "obs_var");
-    config_err(PsoFedConfig { kernel_width: 0.0, ..ok.clone() }, "kernel_width");
+    config_err(
+        PsoFedConfig {
+            byzantine: 13,
+            ..ok.clone()
+        },
+        "byzantine",
+    );
+    config_err(
+        PsoFedConfig {
+            attack_prob: 1.5,
+            ..ok.clone()
+        },
+        "attack_prob",
+    );
+    config_err(
+        PsoFedConfig {
+            attack_var: -1.0,
+            ..ok.clone()
+        },
+        "attack_var",
+    );
+    config_err(
+        PsoFedConfig {
+            input_var: f64::NAN,
+            ..ok.clone()
+        },
+        "input_var",
+    );
+    config_err(
+        PsoFedConfig {
+            obs_var: -1.0,
+            ..ok.clone()
+        },
+        "obs_var",
+    );
+    config_err(
+        PsoFedConfig {
+            kernel_width: 0.0,
+            ..ok.clone()
+        },
+        "kernel_width",
+    );
     config_err(PsoFedConfig { test: 0, ..ok.clone() }, "test");
     config_err(PsoFedConfig { iters: 0, ..ok.clone() }, "iters");
     match monte_carlo(&ok, 0, 0) {
@@ -125,22 +206,48 @@ fn claim_mse_rises_with_sharing_ratio_under_attack() {
         })
         .collect();
     eprintln!("steady-state test MSE (dB) for M = {ms:?}: {ss:?}");
-    assert!(ss[0] <= ss[2] - 3.0, "PSO-Fed M=4 {:.2} dB vs Online-Fed {:.2} dB", ss[0], ss[2]);
+    assert!(
+        ss[0] <= ss[2] - 3.0,
+        "PSO-Fed M=4 {:.2} dB vs Online-Fed {:.2} dB",
+        ss[0],
+        ss[2]
+    );
     for i in 1..ss.len() {
-        assert!(ss[i] >= ss[i - 1] - 0.5, "MSE fell from M={} to M={}: {ss:?}", ms[i - 1], ms[i]);
+        assert!(
+            ss[i] >= ss[i - 1] - 0.5,
+            "MSE fell from M={} to M={}: {ss:?}",
+            ms[i - 1],
+            ms[i]
+        );
     }
 }
 
 #[test]
 fn cli_prints_the_curve_as_json() {
-    let args: Vec<String> = "psofed --shared 8 --features 16 --clients 10 --selected 2 --byzantine 2 --iters 30 --runs 2"
-        .split_whitespace()
-        .map(String::from)
-        .collect();
+    let args: Vec<String> =
+        "psofed --shared 8 --features 16 --clients 10 --selected 2 --byzantine 2 --iters 30 --runs 2"
+            .split_whitespace()
+            .map(String::from)
+            .collect();
     let out = steepest_fed::cli::run(&args).unwrap();
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["algorithm"], "pso-fed");
     assert_eq!(v["curve_db"].as_array().unwrap().len(), 30);
     let bad: Vec<String> = ["psofed", "--shared", "0"].iter().map(|s| s.to_string()).collect();
     assert!(matches!(steepest_fed::cli::run(&bad), Err(Error::Config(m)) if m.contains("shared")));
+}
+
+#[test]
+#[ignore]
+fn explore_seed_spread() {
+    for seed in [2u64, 3, 4] {
+        let ss: Vec<f64> = [4usize, 40]
+            .iter()
+            .map(|&m| {
+                let cfg = PsoFedConfig { shared: m, iters: 4000, ..PsoFedConfig::default() };
+                steady_state_db(&monte_carlo(&cfg, seed, 3).unwrap(), 1000)
+            })
+            .collect();
+        eprintln!("seed {seed}: M=4 {:.2} M=40 {:.2}", ss[0], ss[1]);
+    }
 }

@@ -416,8 +416,8 @@ fn prepare(p: &AdmmProblem, cfg: &AdmmConfig) -> Result<Prepared> {
         for i in 0..l {
             m[i * l + i] += cfg.rho;
         }
-        let b = spd_inverse(&m, l)
-            .ok_or_else(|| Error::Config(format!("rho: βA_{k} + ρI is not positive definite")))?;
+        let b =
+            spd_inverse(&m, l).ok_or_else(|| Error::Config(format!("rho: βA_{k} + ρI is not positive definite")))?;
         let pull: Vec<f64> = b.iter().map(|v| cfg.rho * v).collect();
         let mut keep: Vec<f64> = pull.iter().map(|v| -v).collect();
         for i in 0..l {

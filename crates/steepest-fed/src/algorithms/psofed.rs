@@ -132,19 +132,31 @@ impl PsoFedConfig {
             return bad("features", "must be ≥ 1".into());
         }
         if self.input_dim < 4 {
-            return bad("input_dim", format!("must be ≥ 4 (the target uses x₁..x₄), got {}", self.input_dim));
+            return bad(
+                "input_dim",
+                format!("must be ≥ 4 (the target uses x₁..x₄), got {}", self.input_dim),
+            );
         }
         if self.selected == 0 || self.selected > self.clients {
-            return bad("selected", format!("must be in 1..={}, got {}", self.clients, self.selected));
+            return bad(
+                "selected",
+                format!("must be in 1..={}, got {}", self.clients, self.selected),
+            );
         }
         if self.shared == 0 || self.shared > self.features {
-            return bad("shared", format!("M must be in 1..={} (D), got {}", self.features, self.shared));
+            return bad(
+                "shared",
+                format!("M must be in 1..={} (D), got {}", self.features, self.shared),
+            );
         }
         if !(self.mu > 0.0 && self.mu.is_finite()) {
             return bad("mu", format!("must be > 0, got {}", self.mu));
         }
         if self.byzantine > self.clients {
-            return bad("byzantine", format!("must be ≤ clients {}, got {}", self.clients, self.byzantine));
+            return bad(
+                "byzantine",
+                format!("must be ≤ clients {}, got {}", self.clients, self.byzantine),
+            );
         }
         if !(0.0..=1.0).contains(&self.attack_prob) {
             return bad("attack_prob", format!("must be in [0, 1], got {}", self.attack_prob));
