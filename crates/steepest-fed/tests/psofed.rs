@@ -39,10 +39,11 @@ fn full_sharing_is_online_fed_bit_for_bit() {
 }
 
 /// No Byzantine clients, small step (μ = 0.1): the test MSE of the global
-/// model decreases. Blocks of 300 iterations, 3 Monte-Carlo runs; each block
-/// mean must not exceed the previous one by more than 0.2 dB (the
-/// Monte-Carlo wiggle of a 300-iteration mean at 3 runs is below 0.1 dB once
-/// the curve flattens), and the last block is at least 3 dB below the first.
+/// model decreases. Blocks of 300 iterations, 3 Monte-Carlo runs. Measured
+/// block means: −0.51, −3.84, −5.20, −6.10, −6.65 dB (the smallest drop
+/// 0.55 dB). Asserted: no block above the previous by more than 0.2 dB
+/// (room for Monte-Carlo noise, well under the measured drops) and the last
+/// block at least 3 dB below the first.
 #[test]
 fn mse_decreases_without_attacks() {
     let cfg = PsoFedConfig {
@@ -182,44 +183,53 @@ fn deterministic_for_a_seed() {
     assert_ne!(a, monte_carlo(&cfg, 12, 2).unwrap());
 }
 
-/// The notes' claim §9 (d): N = 100, D = 200, C = 4, 20 Byzantine clients,
-/// p_a = 0.5 (σ_a² = 0.25, μ = 0.4: our choices, the paper's values were
-/// not readable). Steady-state test MSE = mean dB over the last 1000 of 4000
-/// iterations (small M converges slowly: at 2000 iterations M = 4 was still
-/// 0.6 dB above M = 40), 3 Monte-Carlo runs per M (fewer than a paper would
-/// use, to stay under 60 s). Checked: PSO-Fed with M = 4 beats Online-Fed
-/// (M = D) by at least 3 dB, and the steady-state MSE does not fall as M/D
-/// grows over {0.02, 0.2, 1}, up to 0.5 dB (about the spread of a 3-run
-/// steady-state mean).
+/// Steady-state test MSE (mean dB over the last 1000 of 4000 iterations, 3
+/// Monte-Carlo runs, seed 1) of PSO-Fed with `M` shared entries under the
+/// notes' attack setting (§9 (d)): N = 100, D = 200, C = 4, 20 Byzantine
+/// clients, p_a = 0.5; σ_a² = 0.25 and μ = 0.4 are our choices (the paper's
+/// values were not readable). 3 runs instead of a paper's hundreds keeps each
+/// test under 60 s.
+fn steady_state(m: usize) -> f64 {
+    let cfg = PsoFedConfig {
+        shared: m,
+        iters: 4000,
+        ..PsoFedConfig::default()
+    };
+    steady_state_db(&monte_carlo(&cfg, 1, 3).unwrap(), 1000)
+}
+
+/// Claim §9 (d), first part: partial sharing beats Online-Fed under attack.
+/// Measured (seed 1): M = 4 −9.98 dB, M = 40 −10.33 dB, Online-Fed (M = D)
+/// +1.22 dB. Asserted: both partial-sharing runs at least 3 dB below
+/// Online-Fed (the margin is ~11 dB; a 3-run steady-state mean moves by
+/// under 1 dB across seeds 1–4, so the test fails only if the effect is lost).
 #[test]
-fn claim_mse_rises_with_sharing_ratio_under_attack() {
-    let ms = [4usize, 40, 200];
-    let ss: Vec<f64> = ms
-        .iter()
-        .map(|&m| {
-            let cfg = PsoFedConfig {
-                shared: m,
-                iters: 4000,
-                ..PsoFedConfig::default()
-            };
-            steady_state_db(&monte_carlo(&cfg, 1, 3).unwrap(), 1000)
-        })
-        .collect();
-    eprintln!("steady-state test MSE (dB) for M = {ms:?}: {ss:?}");
-    assert!(
-        ss[0] <= ss[2] - 3.0,
-        "PSO-Fed M=4 {:.2} dB vs Online-Fed {:.2} dB",
-        ss[0],
-        ss[2]
-    );
-    for i in 1..ss.len() {
+fn claim_partial_sharing_beats_online_fed_under_attack() {
+    let online = steady_state(200);
+    for m in [4usize, 40] {
+        let ss = steady_state(m);
+        eprintln!("steady-state test MSE: M = {m} {ss:.2} dB, Online-Fed {online:.2} dB");
         assert!(
-            ss[i] >= ss[i - 1] - 0.5,
-            "MSE fell from M={} to M={}: {ss:?}",
-            ms[i - 1],
-            ms[i]
+            ss <= online - 3.0,
+            "PSO-Fed M={m} {ss:.2} dB vs Online-Fed {online:.2} dB"
         );
     }
+}
+
+/// Claim §9 (d), second part: the steady-state MSE rises with M/D all the
+/// way down, so M = 4 (M/D = 0.02) is below M = 40 (0.2). Not reproduced:
+/// M = 4 is above M = 40 for every seed tried (3 runs each, last 1000 of
+/// 4000 iterations): seed 1 −9.98 vs −10.33, seed 2 −10.27 vs −11.12,
+/// seed 3 −10.01 vs −10.17, seed 4 −9.66 vs −10.23 dB. The rise with M/D is
+/// there between M = 40 and M = D (+11 dB), not at the small end, where
+/// the slower mixing of a 4-entry share seems to cost more than the attack
+/// noise it keeps out (σ_a² and μ are our guesses; the paper's may differ).
+#[test]
+#[ignore = "not reproduced: steady-state MSE M=4 -9.98 dB vs M=40 -10.33 dB (seed 1; seeds 2-4 alike)"]
+fn claim_mse_rises_with_sharing_ratio_at_small_m() {
+    let (small, mid) = (steady_state(4), steady_state(40));
+    eprintln!("steady-state test MSE: M = 4 {small:.2} dB, M = 40 {mid:.2} dB");
+    assert!(small <= mid, "M=4 {small:.2} dB above M=40 {mid:.2} dB");
 }
 
 #[test]
@@ -239,15 +249,21 @@ fn cli_prints_the_curve_as_json() {
 
 #[test]
 #[ignore]
-fn explore_seed_spread() {
-    for seed in [2u64, 3, 4] {
-        let ss: Vec<f64> = [4usize, 40]
-            .iter()
-            .map(|&m| {
-                let cfg = PsoFedConfig { shared: m, iters: 4000, ..PsoFedConfig::default() };
-                steady_state_db(&monte_carlo(&cfg, seed, 3).unwrap(), 1000)
-            })
-            .collect();
-        eprintln!("seed {seed}: M=4 {:.2} M=40 {:.2}", ss[0], ss[1]);
+fn explore_long() {
+    for m in [4usize, 40] {
+        let cfg = PsoFedConfig {
+            shared: m,
+            iters: 8000,
+            ..PsoFedConfig::default()
+        };
+        let c = monte_carlo(&cfg, 1, 3).unwrap();
+        let w = |a: usize, b: usize| c[a..b].iter().sum::<f64>() / (b - a) as f64;
+        eprintln!(
+            "M={m}: 2-3k {:.2} 3-4k {:.2} 5-6k {:.2} 7-8k {:.2}",
+            w(2000, 3000),
+            w(3000, 4000),
+            w(5000, 6000),
+            w(7000, 8000)
+        );
     }
 }
