@@ -80,13 +80,9 @@ fn one_iteration_matches_hand_computation() {
             ..AdmmConfig::default()
         };
         let out = run(&p, &cfg, 0, 0).unwrap();
-        for k in 0..2 {
-            for i in 0..2 {
-                assert!(
-                    (out.w[k][i] - want[k][i]).abs() < 1e-13,
-                    "{v:?}: w[{k}][{i}] = {}",
-                    out.w[k][i]
-                );
+        for (k, (got, exp)) in out.w.iter().zip(&want).enumerate() {
+            for (i, (g, e)) in got.iter().zip(exp).enumerate() {
+                assert!((g - e).abs() < 1e-13, "{v:?}: w[{k}][{i}] = {g}, want {e}");
             }
         }
         assert!(
