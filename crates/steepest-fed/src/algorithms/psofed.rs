@@ -57,6 +57,12 @@
 //!   `(seed, Problem, N + tag, run)`, selection `(seed, Sampling, run, n)`,
 //!   Byzantine set, offsets and perturbations from `Sharing` streams keyed by
 //!   client and run / iteration.
+//!
+//! Measured (`tests/psofed.rs`, N = 100, D = 200, C = 4, 20 Byzantine
+//! clients, p_a = 0.5): partial sharing beats Online-Fed by ~11 dB of
+//! steady-state test MSE (M = 4: −9.98 dB, M = 40: −10.33 dB, M = D:
+//! +1.22 dB), but M = 4 stays slightly above M = 40, so "MSE rises with M/D"
+//! holds from M/D = 0.2 upward, not at the smallest M (with our σ_a², μ).
 
 // Index loops over several vectors of one length read as the equations do.
 #![allow(clippy::needless_range_loop)]
