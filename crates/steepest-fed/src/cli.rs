@@ -12,6 +12,10 @@
 //! steepest fed serve --port 7878 --tokens tokens.txt [--state-dir DIR] [--round-timeout-ms T] [sim options]
 //! steepest fed client --server 127.0.0.1:7878 --id K --token T [workload options, same as the server's]
 //! steepest fed strategies
+//! steepest fed admm [--variant continual|non-continual|standard] [--dim 32] [--clients 50] [--samples 12:22]
+//!     [--selected 4] [--rho 1] [--noise-var 6.25e-4] [--iters 300] [--runs 10] [--seed 0]
+//! steepest fed psofed [--shared 4] [--features 200] [--clients 100] [--selected 4] [--mu 0.4]
+//!     [--byzantine 20] [--attack-prob 0.5] [--attack-var 0.25] [--iters 2000] [--runs 5] [--seed 0]
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +50,8 @@ trimmed-mean krum multi-krum fedau cyclic-fedavg ferret\n"
         Some("serve") => serve_cmd(&args[1..]),
         Some("client") => client_cmd(&args[1..]),
         Some("tokens") => tokens_cmd(&args[1..]),
+        Some("admm") => admm_cmd(&args[1..]),
+        Some("psofed") => psofed_cmd(&args[1..]),
         _ => Err(Error::Config(USAGE.into())),
     }
 }
@@ -313,4 +319,123 @@ fn client_cmd(args: &[String]) -> Result<String> {
         std::time::Duration::from_secs(60),
     )?;
     Ok(format!("client {id}: trained {rounds} rounds\n"))
+}
+
+/// `--key value` pairs of the problem-simulator commands (`admm`, `psofed`), checked against `known`.
+fn flags(args: &[String], known: &[&str], usage: &str) -> Result<Kv> {
+    let mut kv = Kv::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let key = a
+            .strip_prefix("--")
+            .filter(|k| known.contains(k))
+            .ok_or_else(|| Error::Config(format!("unexpected argument `{a}`\nusage: {usage}")))?;
+        let val = it
+            .next()
+            .ok_or_else(|| Error::Config(format!("--{key} needs a value")))?;
+        kv.insert(key.to_string(), val.clone());
+    }
+    Ok(kv)
+}
+
+fn curve_json(name: &str, metric: &str, curve: &[f64], steady: f64) -> Result<String> {
+    let v = serde_json::json!({ "algorithm": name, "metric": metric, "steady_state_db": steady, "curve_db": curve });
+    serde_json::to_string(&v)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Io(e.to_string()))
+}
+
+/// `steepest fed admm …`: RERCE-Fed / ADMM-FL on the synthetic WLS problem;
+/// prints the Monte-Carlo NMSD curve (dB) as JSON.
+fn admm_cmd(args: &[String]) -> Result<String> {
+    use crate::algorithms::admm;
+    const U: &str = "steepest fed admm [--variant continual|non-continual|standard] [--dim L] [--clients N] \
+[--samples MIN:MAX] [--selected C] [--rho R] [--noise-var S2] [--iters T] [--runs R] [--seed S]";
+    let known = [
+        "variant",
+        "dim",
+        "clients",
+        "samples",
+        "selected",
+        "rho",
+        "noise-var",
+        "iters",
+        "runs",
+        "seed",
+    ];
+    let kv = flags(args, &known, U)?;
+    let samples = match kv.get("samples") {
+        None => (12, 22),
+        Some(s) => {
+            let (a, b) = s
+                .split_once(':')
+                .ok_or_else(|| Error::Config(format!("--samples {s}: expected MIN:MAX")))?;
+            let p = |x: &str| {
+                x.parse::<usize>()
+                    .map_err(|_| Error::Config(format!("--samples {s}: not whole numbers")))
+            };
+            (p(a)?, p(b)?)
+        }
+    };
+    let spec = admm::AdmmSpec {
+        dim: num(&kv, "dim", 32)?,
+        clients: num(&kv, "clients", 50)?,
+        samples,
+        ..admm::AdmmSpec::default()
+    };
+    let cfg = admm::AdmmConfig {
+        variant: admm::Variant::parse(kv.get("variant").map_or("continual", String::as_str))?,
+        selected: num(&kv, "selected", 4)?,
+        rho: num(&kv, "rho", 1.0)?,
+        noise_var: num(&kv, "noise-var", 6.25e-4)?,
+        iters: num(&kv, "iters", 300)?,
+        ..admm::AdmmConfig::default()
+    };
+    let seed = num(&kv, "seed", 0)?;
+    let p = admm::AdmmProblem::synthetic(&spec, seed)?;
+    let curve = admm::monte_carlo(&p, &cfg, seed, num(&kv, "runs", 10)?)?;
+    let name = format!("admm-{}", kv.get("variant").map_or("continual", String::as_str));
+    curve_json(&name, "nmsd", &curve, admm::steady_state_db(&curve, 100))
+}
+
+/// `steepest fed psofed …`: PSO-Fed (Online-Fed at `--shared` = `--features`)
+/// under Byzantine clients; prints the Monte-Carlo test-MSE curve (dB) as JSON.
+fn psofed_cmd(args: &[String]) -> Result<String> {
+    use crate::algorithms::psofed;
+    const U: &str = "steepest fed psofed [--shared M] [--features D] [--clients N] [--selected C] [--mu MU] \
+[--byzantine B] [--attack-prob P] [--attack-var S2] [--iters T] [--runs R] [--seed S]";
+    let known = [
+        "shared",
+        "features",
+        "clients",
+        "selected",
+        "mu",
+        "byzantine",
+        "attack-prob",
+        "attack-var",
+        "iters",
+        "runs",
+        "seed",
+    ];
+    let kv = flags(args, &known, U)?;
+    let d = psofed::PsoFedConfig::default();
+    let cfg = psofed::PsoFedConfig {
+        shared: num(&kv, "shared", d.shared)?,
+        features: num(&kv, "features", d.features)?,
+        clients: num(&kv, "clients", d.clients)?,
+        selected: num(&kv, "selected", d.selected)?,
+        mu: num(&kv, "mu", d.mu)?,
+        byzantine: num(&kv, "byzantine", d.byzantine)?,
+        attack_prob: num(&kv, "attack-prob", d.attack_prob)?,
+        attack_var: num(&kv, "attack-var", d.attack_var)?,
+        iters: num(&kv, "iters", d.iters)?,
+        ..d
+    };
+    let curve = psofed::monte_carlo(&cfg, num(&kv, "seed", 0)?, num(&kv, "runs", 5)?)?;
+    let name = if cfg.shared == cfg.features {
+        "online-fed"
+    } else {
+        "pso-fed"
+    };
+    curve_json(name, "test_mse", &curve, psofed::steady_state_db(&curve, 500))
 }

@@ -3,7 +3,10 @@
 //! Server optimizers are registry optimizers fed the pseudo-gradient
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
+//! [`admm`] (noise-robust ADMM, RERCE-Fed) and [`psofed`] (PSO-Fed under model
+//! poisoning) are not strategies: each runs on its own seeded linear problem.
 
+pub mod admm;
 pub mod cafed;
 pub mod cyclic;
 pub mod dp;
@@ -18,6 +21,7 @@ pub mod fedyogi;
 pub mod ferret;
 pub mod krum;
 pub mod median;
+pub mod psofed;
 pub mod robust;
 pub mod trimmed_mean;
 
