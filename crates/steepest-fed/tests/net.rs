@@ -132,12 +132,15 @@ fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
 fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
     let round1 = round1_participants("fedavg");
     // `bad` takes part in round 1 and is driven by hand; `outsider` does not.
-    let bad = *round1.last().unwrap();
+    // `holder`, another participant, starts only after the probe, so round 1
+    // is still open for the duplicate.
+    assert!(round1.len() >= 2, "{round1:?}");
+    let (bad, holder) = (round1[round1.len() - 1], round1[0]);
     let outsider = (0..N).find(|c| !round1.contains(c)).unwrap();
-    let server = Server::bind(config(4, None, 2_000)).unwrap();
+    let server = Server::bind(config(4, None, 5_000)).unwrap();
     let addr = server.addr().unwrap();
     let revoker = server.revoker();
-    let hs = clients(&addr, (0..N).filter(|&c| c != bad));
+    let hs = clients(&addr, (0..N).filter(|&c| c != bad && c != holder));
     let probe = {
         let addr = addr.clone();
         std::thread::spawn(move || {
@@ -180,8 +183,12 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
             assert_eq!(ins.round, 1);
             let w = workload();
             let good = w.fit(&ins, &global, SEED).unwrap();
+            // The same tensors, the first one flattened.
             let mut wrong_shape = Model::new();
-            wrong_shape.push("w", &[1], vec![0.0]).unwrap();
+            for (i, p) in good.params.iter().enumerate() {
+                let shape = if i == 0 { vec![p.data.len()] } else { p.shape.clone() };
+                wrong_shape.push(p.name.clone(), &shape, p.data.clone()).unwrap();
+            }
             let with = |params: Model| FitRes { params, ..good.clone() };
             assert_eq!(code(me.submit(1, &with(wrong_shape))), Code::InvalidArgument, "wrong shapes");
             let mut nan = good.params.clone();
@@ -200,13 +207,13 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
             revoker.revoke(&toks[&bad]);
             assert_eq!(code(me.poll(bad)), Code::PermissionDenied, "revoked token replayed");
             assert_eq!(code(me.submit(1, &good)), Code::PermissionDenied, "revoked token replayed");
+            clients(&addr, std::iter::once(holder))
         })
     };
     let w = workload();
     let mut s = strategy("fedavg");
     let rep = server.run(&mut s, &participation(), N, w.init()).unwrap();
-    probe.join().unwrap();
-    for h in hs {
+    for h in probe.join().unwrap().into_iter().chain(hs) {
         h.join().unwrap();
     }
     let log = rep.log.join("\n");
