@@ -944,10 +944,7 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for FedService {
             };
             // tonic refuses a message over the decoding limit with OutOfRange
             // before any handler runs; ours never answer OutOfRange.
-            let out_of_range = resp
-                .headers()
-                .get("grpc-status")
-                .is_some_and(|v| v.as_bytes() == b"11");
+            let out_of_range = resp.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == b"11");
             if out_of_range {
                 return Ok(hub
                     .refuse(Code::ResourceExhausted, format!("{path}: message over {max} bytes"))
@@ -1033,7 +1030,14 @@ impl Client {
         });
         // A transport failure: reconnect on the next call.
         self.grpc = match &res {
-            Err(s) if matches!(s.code(), Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal) => None,
+            Err(s)
+                if matches!(
+                    s.code(),
+                    Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal
+                ) =>
+            {
+                None
+            }
             _ => grpc,
         };
         res

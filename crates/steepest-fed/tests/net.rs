@@ -147,7 +147,11 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
             let toks = tokens();
             let client = |tok: Option<&str>| Client::new(&addr, tok).unwrap();
             assert_eq!(code(client(None).poll(3)), Code::Unauthenticated, "no token");
-            assert_eq!(code(client(Some("guess")).poll(3)), Code::Unauthenticated, "unknown token");
+            assert_eq!(
+                code(client(Some("guess")).poll(3)),
+                Code::Unauthenticated,
+                "unknown token"
+            );
             assert_eq!(
                 code(client(Some(&toks[&3])).poll(4)),
                 Code::PermissionDenied,
@@ -155,7 +159,11 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
             );
             let mut c2 = client(Some(&toks[&2]));
             // Bytes that are not a PollRequest (field 1 with the wrong wire type).
-            assert_eq!(code(c2.call_raw(POLL_PATH, vec![0x0a, 0xff, 0x01])), Code::InvalidArgument, "malformed");
+            assert_eq!(
+                code(c2.call_raw(POLL_PATH, vec![0x0a, 0xff, 0x01])),
+                Code::InvalidArgument,
+                "malformed"
+            );
             assert_eq!(
                 code(c2.call_raw(SUBMIT_PATH, vec![0u8; (1 << 20) + 10])),
                 Code::ResourceExhausted,
@@ -190,7 +198,11 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
                 wrong_shape.push(p.name.clone(), &shape, p.data.clone()).unwrap();
             }
             let with = |params: Model| FitRes { params, ..good.clone() };
-            assert_eq!(code(me.submit(1, &with(wrong_shape))), Code::InvalidArgument, "wrong shapes");
+            assert_eq!(
+                code(me.submit(1, &with(wrong_shape))),
+                Code::InvalidArgument,
+                "wrong shapes"
+            );
             let mut nan = good.params.clone();
             nan.params_mut()[0].data[0] = f64::NAN;
             assert_eq!(code(me.submit(1, &with(nan))), Code::InvalidArgument, "non-finite");
@@ -200,13 +212,21 @@ fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
                 client: outsider,
                 ..good.clone()
             };
-            assert_eq!(code(out.submit(1, &not_asked)), Code::FailedPrecondition, "not a participant");
+            assert_eq!(
+                code(out.submit(1, &not_asked)),
+                Code::FailedPrecondition,
+                "not a participant"
+            );
             me.submit(1, &good).unwrap();
             assert_eq!(code(me.submit(1, &good)), Code::AlreadyExists, "duplicate");
             // Its token is revoked: replaying it is refused.
             revoker.revoke(&toks[&bad]);
             assert_eq!(code(me.poll(bad)), Code::PermissionDenied, "revoked token replayed");
-            assert_eq!(code(me.submit(1, &good)), Code::PermissionDenied, "revoked token replayed");
+            assert_eq!(
+                code(me.submit(1, &good)),
+                Code::PermissionDenied,
+                "revoked token replayed"
+            );
             clients(&addr, std::iter::once(holder))
         })
     };
@@ -338,7 +358,10 @@ fn a_server_killed_mid_round_and_restarted_loses_no_committed_round() {
     };
     let w = workload();
     let mut s = strategy(name);
-    let err = server.run(&mut s, &participation(), N, w.init()).unwrap_err().to_string();
+    let err = server
+        .run(&mut s, &participation(), N, w.init())
+        .unwrap_err()
+        .to_string();
     watcher.join().unwrap();
     assert!(err.contains("killed"), "{err}");
     let committed = committed_round(&dir);
@@ -366,7 +389,11 @@ fn a_server_killed_mid_round_and_restarted_loses_no_committed_round() {
     }
     assert_eq!(second.resumed_after, committed);
     assert_eq!(second.rounds_run, 6 - committed);
-    assert_eq!(second.model_hash, sim_hash(name, 6), "killed and resumed vs uninterrupted");
+    assert_eq!(
+        second.model_hash,
+        sim_hash(name, 6),
+        "killed and resumed vs uninterrupted"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -416,7 +443,11 @@ fn a_killed_client_that_comes_back_changes_nothing() {
     }
     assert!(trained >= 1);
     assert!(rep.log.is_empty(), "{:?}", rep.log);
-    assert_eq!(rep.model_hash, sim_hash("fedavgm", 4), "network with a client restart vs simulation");
+    assert_eq!(
+        rep.model_hash,
+        sim_hash("fedavgm", 4),
+        "network with a client restart vs simulation"
+    );
 }
 
 #[test]
