@@ -253,7 +253,7 @@ pub enum Reply {
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Address to bind (must be loopback: 127.0.0.1:PORT or [::1]:PORT, port 0 = any).
+    /// Address to bind (must be loopback: `127.0.0.1:PORT` or `[::1]:PORT`, port 0 = any).
     pub addr: String,
     /// Token of each client id.
     pub tokens: BTreeMap<usize, String>,
