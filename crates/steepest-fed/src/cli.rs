@@ -279,8 +279,6 @@ fn serve_cmd(args: &[String]) -> Result<String> {
     for l in &rep.log {
         eprintln!("refused/failed: {l}");
     }
-    // Let polling clients hear "done" before the process exits.
-    std::thread::sleep(std::time::Duration::from_millis(500));
     let e = w.evaluate(&rep.model);
     Ok(format!(
         "served rounds {}..={}  final accuracy {:.4}  loss {:.4}  model {}\n",

@@ -1,20 +1,24 @@
-//! The networked mode: same strategy, same seed → the simulator's model bit
-//! for bit; unauthenticated, revoked, malformed, oversized and out-of-round
-//! messages refused while the rounds go on; a server restarted from its
-//! committed state loses no round; a silent client becomes a failure.
+//! The networked mode over gRPC: same strategy, same seed → the simulator's
+//! model bit for bit; unauthenticated, revoked, malformed, oversized,
+//! shape-mismatched, out-of-round and duplicate messages refused with the
+//! right gRPC status while the rounds go on; a server killed mid-round and
+//! restarted from its committed state loses no round; a killed client that
+//! comes back changes nothing; a silent client becomes a failure.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tonic::Code;
 
 use steepest_fed::algorithms;
 use steepest_fed::logreg::{LogReg, LogRegSpec};
-use steepest_fed::net::{exchange, run_client, Reply, Request, Server, ServerConfig};
+use steepest_fed::net::{run_client, Client, Reply, Server, ServerConfig, POLL_PATH, SUBMIT_PATH};
 use steepest_fed::participation::Participation;
 use steepest_fed::partition::Partition;
 use steepest_fed::sim::{self, SimConfig};
-use steepest_fed::strategy::{ClientConfig, Sampling};
+use steepest_fed::strategy::{ClientConfig, FitRes, Model, Sampling};
 
 const N: usize = 12;
 const SEED: u64 = 21;
@@ -109,76 +113,143 @@ fn networked_run_equals_simulation_bit_for_bit() {
     }
 }
 
+/// The participants of round 1 (as the server will compute them).
+fn round1_participants(name: &str) -> Vec<usize> {
+    let avail = participation().start(N, SEED).unwrap().round(1).unwrap();
+    let mut s = strategy(name);
+    s.configure_fit(1, &avail, SEED)
+        .unwrap()
+        .iter()
+        .map(|i| i.client)
+        .collect()
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
+    r.expect_err("should be refused").code()
+}
+
 #[test]
-fn bad_clients_are_refused_and_rounds_go_on() {
-    // Client 11 never delivers, so rounds where it takes part end on the timeout.
-    let server = Server::bind(config(4, None, 1_500)).unwrap();
+fn bad_clients_are_refused_with_grpc_codes_and_rounds_go_on() {
+    let round1 = round1_participants("fedavg");
+    // `bad` takes part in round 1 and is driven by hand; `outsider` does not.
+    // `holder`, another participant, starts only after the probe, so round 1
+    // is still open for the duplicate.
+    assert!(round1.len() >= 2, "{round1:?}");
+    let (bad, holder) = (round1[round1.len() - 1], round1[0]);
+    let outsider = (0..N).find(|c| !round1.contains(c)).unwrap();
+    let server = Server::bind(config(4, None, 5_000)).unwrap();
     let addr = server.addr().unwrap();
     let revoker = server.revoker();
-    // Client 11's token is revoked before it ever connects; the other clients run.
-    revoker.revoke(&tokens()[&11]);
-    let hs = clients(&addr, 0..N - 1);
-    let bad = {
+    let hs = clients(&addr, (0..N).filter(|&c| c != bad && c != holder));
+    let probe = {
         let addr = addr.clone();
         std::thread::spawn(move || {
             let toks = tokens();
-            let poll = |client: usize, token: &str| {
-                exchange(
-                    &addr,
-                    &Request::Poll {
-                        client,
-                        token: token.into(),
-                    },
-                )
-                .unwrap()
+            let client = |tok: Option<&str>| Client::new(&addr, tok).unwrap();
+            assert_eq!(code(client(None).poll(3)), Code::Unauthenticated, "no token");
+            assert_eq!(
+                code(client(Some("guess")).poll(3)),
+                Code::Unauthenticated,
+                "unknown token"
+            );
+            assert_eq!(
+                code(client(Some(&toks[&3])).poll(4)),
+                Code::PermissionDenied,
+                "another client's token"
+            );
+            let mut c2 = client(Some(&toks[&2]));
+            // Bytes that are not a PollRequest (field 1 with the wrong wire type).
+            assert_eq!(
+                code(c2.call_raw(POLL_PATH, vec![0x0a, 0xff, 0x01])),
+                Code::InvalidArgument,
+                "malformed"
+            );
+            assert_eq!(
+                code(c2.call_raw(SUBMIT_PATH, vec![0u8; (1 << 20) + 10])),
+                Code::ResourceExhausted,
+                "oversized"
+            );
+            assert_eq!(
+                code(c2.call_raw("/steepest.fed.v1.FedService/Nope", vec![])),
+                Code::Unimplemented,
+                "unknown method"
+            );
+            // Not HTTP/2 at all: the connection is closed, nothing else happens.
+            let mut raw = TcpStream::connect(&addr).unwrap();
+            raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            raw.write_all(b"{\"poll\": {\"client\": 1}}\n").unwrap();
+            let _ = raw.read_to_end(&mut Vec::new());
+            // The hand-driven participant of round 1.
+            let mut me = client(Some(&toks[&bad]));
+            let (ins, global) = loop {
+                match me.poll(bad).unwrap() {
+                    Reply::Task(ins, global) => break (ins, global),
+                    Reply::Wait => std::thread::sleep(Duration::from_millis(5)),
+                    Reply::Done => panic!("done before round 1"),
+                }
             };
-            let refused = |r: Reply| matches!(r, Reply::Refused(_));
-            assert!(refused(poll(3, "guess")), "unknown token");
-            assert!(refused(poll(4, &toks[&3])), "another client's token");
-            assert!(refused(poll(11, &toks[&11])), "revoked token");
-            // Malformed and oversized messages.
-            let raw = |bytes: &[u8]| {
-                let mut s = TcpStream::connect(&addr).unwrap();
-                s.write_all(bytes).unwrap();
-                let mut line = String::new();
-                std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).unwrap();
-                serde_json::from_str::<Reply>(&line).unwrap()
+            assert_eq!(ins.round, 1);
+            let w = workload();
+            let good = w.fit(&ins, &global, SEED).unwrap();
+            // The same tensors, the first one flattened.
+            let mut wrong_shape = Model::new();
+            for (i, p) in good.params.iter().enumerate() {
+                let shape = if i == 0 { vec![p.data.len()] } else { p.shape.clone() };
+                wrong_shape.push(p.name.clone(), &shape, p.data.clone()).unwrap();
+            }
+            let with = |params: Model| FitRes { params, ..good.clone() };
+            assert_eq!(
+                code(me.submit(1, &with(wrong_shape))),
+                Code::InvalidArgument,
+                "wrong shapes"
+            );
+            let mut nan = good.params.clone();
+            nan.params_mut()[0].data[0] = f64::NAN;
+            assert_eq!(code(me.submit(1, &with(nan))), Code::InvalidArgument, "non-finite");
+            assert_eq!(code(me.submit(999, &good)), Code::FailedPrecondition, "out of round");
+            let mut out = client(Some(&toks[&outsider]));
+            let not_asked = FitRes {
+                client: outsider,
+                ..good.clone()
             };
-            assert!(refused(raw(b"{\"poll\": {\"client\": \"x\"}}\n")), "malformed");
-            let mut big = vec![b' '; (1 << 20) + 10];
-            big.push(b'\n');
-            assert!(refused(raw(&big)), "oversized");
-            // A result for a round that is not the current one.
-            let r = exchange(
-                &addr,
-                &Request::Result {
-                    client: 2,
-                    token: toks[&2].clone(),
-                    round: 999,
-                    tensors: vec![],
-                    num_examples: 1,
-                    loss: 0.0,
-                },
-            )
-            .unwrap();
-            assert!(refused(r), "out-of-round result");
+            assert_eq!(
+                code(out.submit(1, &not_asked)),
+                Code::FailedPrecondition,
+                "not a participant"
+            );
+            me.submit(1, &good).unwrap();
+            assert_eq!(code(me.submit(1, &good)), Code::AlreadyExists, "duplicate");
+            // Its token is revoked: replaying it is refused.
+            revoker.revoke(&toks[&bad]);
+            assert_eq!(code(me.poll(bad)), Code::PermissionDenied, "revoked token replayed");
+            assert_eq!(
+                code(me.submit(1, &good)),
+                Code::PermissionDenied,
+                "revoked token replayed"
+            );
+            clients(&addr, std::iter::once(holder))
         })
     };
     let w = workload();
     let mut s = strategy("fedavg");
     let rep = server.run(&mut s, &participation(), N, w.init()).unwrap();
-    bad.join().unwrap();
-    for h in hs {
+    for h in probe.join().unwrap().into_iter().chain(hs) {
         h.join().unwrap();
     }
     let log = rep.log.join("\n");
     for what in [
+        "no bearer token",
         "unknown token",
         "another client",
-        "revoked",
-        "malformed",
-        "over",
+        "malformed message",
+        "message over 1048576 bytes",
+        "unknown method",
+        "expected `",
+        "non-finite",
         "round 999",
+        "not a participant",
+        "duplicate",
+        "revoked token",
     ] {
         assert!(log.contains(what), "log lacks `{what}`:\n{log}");
     }
@@ -253,6 +324,156 @@ fn restarted_server_restores_server_optimizer_state() {
         }
         std::fs::remove_dir_all(&dir).ok();
     }
+}
+
+fn committed_round(dir: &std::path::Path) -> u64 {
+    std::fs::read_to_string(dir.join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["round"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_server_killed_mid_round_and_restarted_loses_no_committed_round() {
+    // FedAdam: the server optimizer's moments must survive the crash too.
+    let name = "fedadam";
+    // 8 rounds: the kill comes once round 3 is committed, well before the last.
+    let dir = std::env::temp_dir().join(format!("steepest-fed-net-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::bind(config(8, Some(dir.clone()), 20_000)).unwrap();
+    let addr = server.addr().unwrap();
+    let killer = server.killer();
+    // The same client threads serve both server processes: they reconnect.
+    let hs = clients(&addr, 0..N);
+    let watcher = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            while committed_round(&dir) < 3 {
+                assert!(t0.elapsed() < Duration::from_secs(60), "round 3 never committed");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            killer.kill();
+        })
+    };
+    let w = workload();
+    let mut s = strategy(name);
+    let err = server
+        .run(&mut s, &participation(), N, w.init())
+        .unwrap_err()
+        .to_string();
+    watcher.join().unwrap();
+    assert!(err.contains("killed"), "{err}");
+    let committed = committed_round(&dir);
+    assert!((3..8).contains(&committed), "committed {committed}");
+    // A fresh server process (fresh strategy object) on the same address.
+    let cfg = ServerConfig {
+        addr: addr.clone(),
+        ..config(8, Some(dir.clone()), 20_000)
+    };
+    let t0 = Instant::now();
+    let server = loop {
+        match Server::bind(cfg.clone()) {
+            Ok(s) => break s,
+            Err(e) if t0.elapsed() < Duration::from_secs(10) => {
+                eprintln!("rebinding {addr}: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut s = strategy(name);
+    let second = server.run(&mut s, &participation(), N, w.init()).unwrap();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(second.resumed_after, committed);
+    assert_eq!(second.rounds_run, 8 - committed);
+    assert_eq!(
+        second.model_hash,
+        sim_hash(name, 8),
+        "killed and resumed vs uninterrupted"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_killed_client_that_comes_back_changes_nothing() {
+    let round1 = round1_participants("fedavgm");
+    let victim = round1[0];
+    let server = Server::bind(config(4, None, 20_000)).unwrap();
+    let addr = server.addr().unwrap();
+    let hs = clients(&addr, (0..N).filter(|&c| c != victim));
+    let comeback = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let tok = tokens()[&victim].clone();
+            // First life: takes its round-1 task and dies without a result.
+            let mut first = Client::new(&addr, Some(&tok)).unwrap();
+            loop {
+                match first.poll(victim).unwrap() {
+                    Reply::Task(ins, _) => {
+                        assert_eq!(ins.round, 1);
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            drop(first);
+            // Second life: same id and token; it gets the same task again.
+            let w = workload();
+            run_client(
+                &addr,
+                victim,
+                &tok,
+                &w,
+                SEED,
+                Duration::from_millis(5),
+                Duration::from_secs(20),
+            )
+            .unwrap()
+        })
+    };
+    let w = workload();
+    let mut s = strategy("fedavgm");
+    let rep = server.run(&mut s, &participation(), N, w.init()).unwrap();
+    let trained = comeback.join().unwrap();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert!(trained >= 1);
+    assert!(rep.log.is_empty(), "{:?}", rep.log);
+    assert_eq!(
+        rep.model_hash,
+        sim_hash("fedavgm", 4),
+        "network with a client restart vs simulation"
+    );
+}
+
+#[test]
+fn tensors_cross_the_wire_bit_for_bit() {
+    use prost::Message;
+    use steepest_fed::net::proto;
+    let data = vec![
+        -0.0,
+        f64::MIN_POSITIVE / 3.0,
+        f64::from_bits(0x7ff8_0000_dead_beef),
+        f64::INFINITY,
+        0.1 + 0.2,
+        f64::MAX,
+    ];
+    let t = proto::Tensor {
+        name: "w".into(),
+        shape: vec![2, 3],
+        data: data.clone(),
+    };
+    let bytes = t.encode_to_vec();
+    // Packed: one length-delimited field of 8 bytes per value.
+    assert!(bytes.windows(2).any(|w| w == [0x1a, 48]), "{bytes:?}");
+    let back = proto::Tensor::decode(bytes.as_slice()).unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&back.data), bits(&data));
 }
 
 #[test]
