@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<String> {
         Some("sim") => sim_cmd(&args[1..]),
         Some("strategies") => Ok(
             "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
-trimmed-mean krum multi-krum fedau cyclic-fedavg ferret\n"
+trimmed-mean krum multi-krum fedau cyclic-fedavg ferret fedspeed fedhyper-g fedhyper-gm fedhyper-sl\n"
                 .into(),
         ),
         Some("serve") => serve_cmd(&args[1..]),
@@ -179,7 +179,12 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     if cfg.threads == Some(0) {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
-    let report = sim::run(&workload, &mut strategy, &participation, &cfg)?;
+    let report = if kv.get("strategy").is_some_and(|s| s == "fedspeed") {
+        let clients = algorithms::fedspeed::FedSpeedClients::new(&workload);
+        sim::run(&clients, &mut strategy, &participation, &cfg)?
+    } else {
+        sim::run(&workload, &mut strategy, &participation, &cfg)?
+    };
     if let Some(path) = kv.get("json") {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Io(e.to_string()))?;
         std::fs::write(path, text).map_err(|e| Error::Io(format!("{path}: {e}")))?;

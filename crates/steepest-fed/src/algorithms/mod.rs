@@ -11,8 +11,10 @@ pub mod fedadam;
 pub mod fedau;
 pub mod fedavg;
 pub mod fedavgm;
+pub mod fedhyper;
 pub mod fedopt;
 pub mod fedprox;
+pub mod fedspeed;
 pub mod fedyogi;
 pub mod ferret;
 pub mod krum;
@@ -31,10 +33,12 @@ use crate::{Error, Result};
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`, `ferret`. `opts` holds the strategy's options (`server_lr`,
+/// `cyclic-fedavg`, `ferret`, `fedspeed`, `fedhyper-g`, `fedhyper-gm`, `fedhyper-sl`. `opts` holds the strategy's options (`server_lr`,
 /// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
-/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret), each with the Flower
-/// default where Flower has the strategy.
+/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret; `lambda`, `rho`, `alpha`,
+/// `code` (1 = the official code's variant) and `clients` for FedSpeed, which needs
+/// [`fedspeed::FedSpeedClients`] as its workload; `hyper_lr` and `momentum` for FedHyper),
+/// each with the Flower default where Flower has the strategy.
 pub fn build(
     name: &str,
     sampling: Sampling,
@@ -98,9 +102,37 @@ pub fn build(
             get("server_lr", 1.0),
             client,
         )?),
+        "fedspeed" => {
+            let base = if get("code", 0.0) != 0.0 {
+                fedspeed::FedSpeedConfig::code()
+            } else {
+                fedspeed::FedSpeedConfig::paper()
+            };
+            let config = fedspeed::FedSpeedConfig {
+                lambda: get("lambda", base.lambda),
+                rho: get("rho", base.rho),
+                alpha: get("alpha", base.alpha),
+                ..base
+            };
+            Box::new(fedspeed::FedSpeed::new(sampling, client, config, get("clients", 0.0) as usize)?)
+        }
+        "fedhyper-g" | "fedhyper-gm" | "fedhyper-sl" => {
+            let variant = match name {
+                "fedhyper-g" => fedhyper::Variant::G,
+                "fedhyper-gm" => fedhyper::Variant::Gm,
+                _ => fedhyper::Variant::Sl,
+            };
+            let base = fedhyper::FedHyperConfig::new(variant);
+            let config = fedhyper::FedHyperConfig {
+                hyper_lr: get("hyper_lr", base.hyper_lr),
+                momentum: get("momentum", base.momentum),
+                ..base
+            };
+            Box::new(fedhyper::FedHyper::new(sampling, client, config)?)
+        }
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, fedspeed, fedhyper-g, fedhyper-gm, fedhyper-sl)"
             )))
         }
     })
