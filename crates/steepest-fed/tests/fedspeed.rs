@@ -371,7 +371,16 @@ fn code_variant_state_round_trip() {
 /// final test accuracy ≥ both baselines' and its test loss ≤ theirs.
 /// Tolerance: none on the comparison (the test fails if FedSpeed is behind
 /// by any amount); the measured margins are printed.
+///
+/// Finding (stated, not hidden): NOT reproduced with the paper form. Measured
+/// (accuracy, loss) at 40 rounds: FedSpeed (0.759, 0.719), FedAvg (0.804, 0.555),
+/// FedProx (0.806, 0.554). The paper form's upload `x_K + h_i` carries a stale
+/// `h_i` for clients seen every ~5 rounds; with full participation the three are
+/// level (0.819/0.522 vs 0.825/0.521). Exploration (not asserted, chosen after
+/// the fact): the official code's variant (h averaged over all clients) gives
+/// (0.814, 0.543) here, ahead of both; λ = 1 gives (0.812, 0.571).
 #[test]
+#[ignore = "not reproduced: fedspeed acc 0.759 loss 0.719 vs fedavg 0.804/0.555, fedprox 0.806/0.554 (40 rounds, Dir(0.1), K=50)"]
 fn claim_fedspeed_beats_fedavg_and_fedprox_with_many_local_steps() {
     let w = skewed(50, 3);
     let cc = client(0.1, 50, 16);
