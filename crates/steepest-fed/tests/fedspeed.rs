@@ -399,3 +399,19 @@ fn claim_fedspeed_beats_fedavg_and_fedprox_with_many_local_steps() {
     assert!(speed.final_eval.accuracy >= avg.final_eval.accuracy && speed.final_eval.loss <= avg.final_eval.loss);
     assert!(speed.final_eval.accuracy >= prox.final_eval.accuracy && speed.final_eval.loss <= prox.final_eval.loss);
 }
+
+/// CLI wiring: `fed sim --strategy fedspeed` runs on FedSpeed's clients (a
+/// plain workload would fail every round), FedHyper's names are registered.
+#[test]
+fn cli_runs_fedspeed_and_fedhyper() {
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let list = steepest_fed::cli::run(&args("strategies")).unwrap();
+    for name in ["fedspeed", "fedhyper-g", "fedhyper-gm", "fedhyper-sl"] {
+        assert!(list.contains(name), "{list}");
+        let out = steepest_fed::cli::run(&args(&format!(
+            "sim --strategy {name} --clients 20 --rounds 3 --participation uniform:5 --eval-every 1"
+        )))
+        .unwrap();
+        assert!(out.contains("round    3  results    5  failures   0"), "{name}: {out}");
+    }
+}
