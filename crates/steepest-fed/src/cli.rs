@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<String> {
         Some("sim") => sim_cmd(&args[1..]),
         Some("strategies") => Ok(
             "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
-trimmed-mean krum multi-krum fedau cyclic-fedavg ferret fedspeed fedhyper-g fedhyper-gm fedhyper-sl\n"
+trimmed-mean krum multi-krum fedau cyclic-fedavg ferret fedspeed fedhyper-g fedhyper-gm fedhyper-sl fedhyper-cl fedhyper-full\n"
                 .into(),
         ),
         Some("serve") => serve_cmd(&args[1..]),
@@ -181,6 +181,12 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     }
     let report = if kv.get("strategy").is_some_and(|s| s == "fedspeed") {
         let clients = algorithms::fedspeed::FedSpeedClients::new(&workload);
+        sim::run(&clients, &mut strategy, &participation, &cfg)?
+    } else if kv
+        .get("strategy")
+        .is_some_and(|s| s == "fedhyper-cl" || s == "fedhyper-full")
+    {
+        let clients = algorithms::fedhyper::FedHyperClients::new(&workload);
         sim::run(&clients, &mut strategy, &participation, &cfg)?
     } else {
         sim::run(&workload, &mut strategy, &participation, &cfg)?

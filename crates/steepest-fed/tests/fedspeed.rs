@@ -46,7 +46,8 @@ fn model_from(like: &Model, v: &[f64]) -> Model {
     let mut m = Model::new();
     let mut off = 0;
     for p in like.iter() {
-        m.push(p.name.clone(), &p.shape, v[off..off + p.data.len()].to_vec()).unwrap();
+        m.push(p.name.clone(), &p.shape, v[off..off + p.data.len()].to_vec())
+            .unwrap();
         off += p.data.len();
     }
     m
@@ -81,7 +82,10 @@ fn two_rounds_of_one_step_match_a_hand_computation() {
         assert_eq!(*p, 0.0, "{i}");
     }
     // A non-zero starting model.
-    x0 = model_from(&x0, &(0..flat(&x0).len()).map(|i| 0.1 * i as f64 - 0.3).collect::<Vec<_>>());
+    x0 = model_from(
+        &x0,
+        &(0..flat(&x0).len()).map(|i| 0.1 * i as f64 - 0.3).collect::<Vec<_>>(),
+    );
     let mut h = vec![0.0; flat(&x0).len()];
     let mut global = x0.clone();
     for round in 1..=2u64 {
@@ -109,7 +113,7 @@ fn two_rounds_of_one_step_match_a_hand_computation() {
             assert!((a - b).abs() < 1e-14);
         }
         // The server (one participant): the upload itself.
-        global = s.aggregate_fit(round, &global, &[r.clone()], &[]).unwrap();
+        global = s.aggregate_fit(round, &global, std::slice::from_ref(&r), &[]).unwrap();
         assert_eq!(flat(&global), flat(&r.params));
     }
     assert!(h.iter().any(|v| *v != 0.0));
@@ -262,12 +266,18 @@ fn bad_configurations_are_errors_naming_the_field() {
         prox_mu: 0.1,
         ..ClientConfig::default()
     };
-    assert!(matches!(FedSpeed::new(s.clone(), prox, FedSpeedConfig::paper(), 10), Err(Error::Config(m)) if m.contains("prox_mu")));
-    assert!(matches!(FedSpeed::new(s.clone(), c.clone(), FedSpeedConfig::paper(), 0), Err(Error::Config(m)) if m.contains("clients")));
+    assert!(
+        matches!(FedSpeed::new(s.clone(), prox, FedSpeedConfig::paper(), 10), Err(Error::Config(m)) if m.contains("prox_mu"))
+    );
+    assert!(
+        matches!(FedSpeed::new(s.clone(), c.clone(), FedSpeedConfig::paper(), 0), Err(Error::Config(m)) if m.contains("clients"))
+    );
     let mut opts = BTreeMap::new();
     opts.insert("alpha".to_string(), 2.0);
     opts.insert("clients".to_string(), 10.0);
-    assert!(matches!(algorithms::build("fedspeed", s.clone(), c.clone(), &opts), Err(Error::Config(m)) if m.contains("alpha")));
+    assert!(
+        matches!(algorithms::build("fedspeed", s.clone(), c.clone(), &opts), Err(Error::Config(m)) if m.contains("alpha"))
+    );
     // A FedSpeed round on plain LogReg clients fails (unknown keys) instead of running FedAvg.
     let w = tiny();
     let mut st = FedSpeed::new(s, c, FedSpeedConfig::paper(), 3).unwrap();
@@ -359,7 +369,11 @@ fn code_variant_state_round_trip() {
         ga = a.aggregate_fit(t, &ga, &res, &fail).unwrap();
     }
     assert_eq!(flat(&ga), flat(&gb));
-    assert!(FedSpeed::new(sampling, cc, FedSpeedConfig::paper(), 10).unwrap().state_bytes().unwrap().is_none());
+    assert!(FedSpeed::new(sampling, cc, FedSpeedConfig::paper(), 10)
+        .unwrap()
+        .state_bytes()
+        .unwrap()
+        .is_none());
 }
 
 /// Research notes §5 (d), adapted: the paper's MNIST MLP, 100 clients,
@@ -406,7 +420,14 @@ fn claim_fedspeed_beats_fedavg_and_fedprox_with_many_local_steps() {
 fn cli_runs_fedspeed_and_fedhyper() {
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let list = steepest_fed::cli::run(&args("strategies")).unwrap();
-    for name in ["fedspeed", "fedhyper-g", "fedhyper-gm", "fedhyper-sl"] {
+    for name in [
+        "fedspeed",
+        "fedhyper-g",
+        "fedhyper-gm",
+        "fedhyper-sl",
+        "fedhyper-cl",
+        "fedhyper-full",
+    ] {
         assert!(list.contains(name), "{list}");
         let out = steepest_fed::cli::run(&args(&format!(
             "sim --strategy {name} --clients 20 --rounds 3 --participation uniform:5 --eval-every 1"

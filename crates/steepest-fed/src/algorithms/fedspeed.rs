@@ -121,14 +121,23 @@ impl FedSpeedConfig {
 
     /// Checks the fields.
     pub fn validate(&self) -> Result<()> {
-        if !(self.lambda > 0.0) || self.lambda.is_nan() {
-            return Err(Error::Config(format!("fedspeed: lambda must be > 0 (∞ allowed), got {}", self.lambda)));
+        if self.lambda.is_nan() || self.lambda <= 0.0 {
+            return Err(Error::Config(format!(
+                "fedspeed: lambda must be > 0 (∞ allowed), got {}",
+                self.lambda
+            )));
         }
         if !(self.rho >= 0.0 && self.rho.is_finite()) {
-            return Err(Error::Config(format!("fedspeed: rho must be ≥ 0 and finite, got {}", self.rho)));
+            return Err(Error::Config(format!(
+                "fedspeed: rho must be ≥ 0 and finite, got {}",
+                self.rho
+            )));
         }
         if !(0.0..=1.0).contains(&self.alpha) {
-            return Err(Error::Config(format!("fedspeed: alpha must be in [0, 1], got {}", self.alpha)));
+            return Err(Error::Config(format!(
+                "fedspeed: alpha must be in [0, 1], got {}",
+                self.alpha
+            )));
         }
         Ok(())
     }
@@ -154,7 +163,9 @@ impl FedSpeedConfig {
             match hyper.remove(k) {
                 None => Ok(false),
                 Some(serde_json::Value::Bool(b)) => Ok(b),
-                Some(v) => Err(Error::Config(format!("fedspeed client: `{k}` must be a boolean, got {v}"))),
+                Some(v) => Err(Error::Config(format!(
+                    "fedspeed client: `{k}` must be a boolean, got {v}"
+                ))),
             }
         };
         let c = FedSpeedConfig {
@@ -236,7 +247,11 @@ impl<'a> FedSpeedClients<'a> {
             .clone()
             .unwrap_or_else(|| vec![0.0; n]);
         if h.len() != n {
-            return Err(Error::Config(format!("fedspeed client {}: state has {} values, model {n}", ins.client, h.len())));
+            return Err(Error::Config(format!(
+                "fedspeed client {}: state has {} values, model {n}",
+                ins.client,
+                h.len()
+            )));
         }
         let inv = 1.0 / cfg.lambda; // 0 for λ = ∞
         let x0 = flatten(global);
@@ -269,7 +284,10 @@ impl<'a> FedSpeedClients<'a> {
                 if cfg.alpha == 1.0 {
                     g2
                 } else {
-                    g1.iter().zip(&g2).map(|(a, b)| (1.0 - cfg.alpha) * a + cfg.alpha * b).collect()
+                    g1.iter()
+                        .zip(&g2)
+                        .map(|(a, b)| (1.0 - cfg.alpha) * a + cfg.alpha * b)
+                        .collect()
                 }
             } else {
                 g1
@@ -288,14 +306,20 @@ impl<'a> FedSpeedClients<'a> {
             opt.step(&mut params, &mut grads)?;
         }
         let xk = flatten(&params);
-        let h: Vec<f64> = h.iter().zip(xk.iter().zip(&x0)).map(|(hi, (a, b))| hi + (a - b)).collect();
+        let h: Vec<f64> = h
+            .iter()
+            .zip(xk.iter().zip(&x0))
+            .map(|(hi, (a, b))| hi + (a - b))
+            .collect();
         let upload = if cfg.server_h {
             params
         } else {
             let xhat: Vec<f64> = xk.iter().zip(&h).map(|(a, b)| a + b).collect();
             unflatten(global, &xhat)?
         };
-        *slot.lock().map_err(|_| Error::Config("fedspeed client state poisoned".into()))? = Some(h);
+        *slot
+            .lock()
+            .map_err(|_| Error::Config("fedspeed client state poisoned".into()))? = Some(h);
         Ok(FitRes {
             client: ins.client,
             params: upload,
@@ -344,10 +368,14 @@ impl FedSpeed {
             return Err(Error::Config("fedspeed: clients must be ≥ 1".into()));
         }
         if client.prox_mu != 0.0 {
-            return Err(Error::Config("fedspeed: prox_mu must be 0 (FedSpeed has its own prox term, lambda)".into()));
+            return Err(Error::Config(
+                "fedspeed: prox_mu must be 0 (FedSpeed has its own prox term, lambda)".into(),
+            ));
         }
         if client.hyper.keys().any(|k| k.starts_with("fedspeed.")) {
-            return Err(Error::Config("fedspeed: hyper must not carry `fedspeed.*` keys (set FedSpeedConfig)".into()));
+            return Err(Error::Config(
+                "fedspeed: hyper must not carry `fedspeed.*` keys (set FedSpeedConfig)".into(),
+            ));
         }
         Ok(FedSpeed {
             sampling,
@@ -367,7 +395,11 @@ impl Strategy for FedSpeed {
             c.lambda,
             c.rho,
             c.alpha,
-            if c.server_h || c.normalized { ", code variant" } else { "" }
+            if c.server_h || c.normalized {
+                ", code variant"
+            } else {
+                ""
+            }
         )
     }
 
@@ -407,7 +439,10 @@ impl Strategy for FedSpeed {
         }
         if self.config.server_h {
             if let Some(r) = results.iter().find(|r| r.client >= self.clients) {
-                return Err(Error::Rejected(format!("client {} ≥ {} clients", r.client, self.clients)));
+                return Err(Error::Rejected(format!(
+                    "client {} ≥ {} clients",
+                    r.client, self.clients
+                )));
             }
             if self.h.is_empty() {
                 self.h = vec![Vec::new(); self.clients];
@@ -442,17 +477,22 @@ impl Strategy for FedSpeed {
         if !self.config.server_h {
             return Ok(None);
         }
-        serde_json::to_vec(&self.h).map(Some).map_err(|e| Error::Io(e.to_string()))
+        serde_json::to_vec(&self.h)
+            .map(Some)
+            .map_err(|e| Error::Io(e.to_string()))
     }
 
     fn load_state_bytes(&mut self, global: &Model, bytes: &[u8]) -> Result<()> {
         if !self.config.server_h {
             return Err(Error::Config("fedspeed (paper form) keeps no server state".into()));
         }
-        let h: Vec<Vec<f64>> = serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("fedspeed state: {e}")))?;
+        let h: Vec<Vec<f64>> =
+            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("fedspeed state: {e}")))?;
         let n = flat_len(global);
         if !(h.is_empty() || h.len() == self.clients && h.iter().all(|v| v.is_empty() || v.len() == n)) {
-            return Err(Error::Config("fedspeed state does not fit the model and client count".into()));
+            return Err(Error::Config(
+                "fedspeed state does not fit the model and client count".into(),
+            ));
         }
         self.h = h;
         Ok(())

@@ -33,11 +33,13 @@ use crate::{Error, Result};
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`, `ferret`, `fedspeed`, `fedhyper-g`, `fedhyper-gm`, `fedhyper-sl`. `opts` holds the strategy's options (`server_lr`,
+/// `cyclic-fedavg`, `ferret`, `fedspeed`, `fedhyper-g`, `fedhyper-gm`, `fedhyper-sl`,
+/// `fedhyper-cl`, `fedhyper-full`. `opts` holds the strategy's options (`server_lr`,
 /// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
 /// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret; `lambda`, `rho`, `alpha`,
 /// `code` (1 = the official code's variant) and `clients` for FedSpeed, which needs
-/// [`fedspeed::FedSpeedClients`] as its workload; `hyper_lr` and `momentum` for FedHyper),
+/// [`fedspeed::FedSpeedClients`] as its workload; `hyper_lr` and `momentum` for FedHyper; its
+/// CL and FULL variants need [`fedhyper::FedHyperClients`] as their workload),
 /// each with the Flower default where Flower has the strategy.
 pub fn build(
     name: &str,
@@ -116,11 +118,13 @@ pub fn build(
             };
             Box::new(fedspeed::FedSpeed::new(sampling, client, config, get("clients", 0.0) as usize)?)
         }
-        "fedhyper-g" | "fedhyper-gm" | "fedhyper-sl" => {
+        "fedhyper-g" | "fedhyper-gm" | "fedhyper-sl" | "fedhyper-cl" | "fedhyper-full" => {
             let variant = match name {
                 "fedhyper-g" => fedhyper::Variant::G,
                 "fedhyper-gm" => fedhyper::Variant::Gm,
-                _ => fedhyper::Variant::Sl,
+                "fedhyper-sl" => fedhyper::Variant::Sl,
+                "fedhyper-cl" => fedhyper::Variant::Cl,
+                _ => fedhyper::Variant::Full,
             };
             let base = fedhyper::FedHyperConfig::new(variant);
             let config = fedhyper::FedHyperConfig {
@@ -132,7 +136,7 @@ pub fn build(
         }
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, fedspeed, fedhyper-g, fedhyper-gm, fedhyper-sl)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, fedspeed, fedhyper-g, fedhyper-gm, fedhyper-sl, fedhyper-cl, fedhyper-full)"
             )))
         }
     })
