@@ -42,11 +42,7 @@ steepest fed strategies";
 pub fn run(args: &[String]) -> Result<String> {
     match args.first().map(String::as_str) {
         Some("sim") => sim_cmd(&args[1..]),
-        Some("strategies") => Ok(
-            "fedavg fedprox fedavgm fedadam fedadam-flower fedyogi fedadagrad median \
-trimmed-mean krum multi-krum fedau cyclic-fedavg ferret\n"
-                .into(),
-        ),
+        Some("strategies") => Ok(format!("{}\n", algorithms::NAMES.join(" "))),
         Some("serve") => serve_cmd(&args[1..]),
         Some("client") => client_cmd(&args[1..]),
         Some("tokens") => tokens_cmd(&args[1..]),
@@ -185,7 +181,18 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     if cfg.threads == Some(0) {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
-    let report = sim::run(&workload, &mut strategy, &participation, &cfg)?;
+    let report = if kv.get("strategy").is_some_and(|s| s == "fedspeed") {
+        let clients = algorithms::fedspeed::FedSpeedClients::new(&workload);
+        sim::run(&clients, &mut strategy, &participation, &cfg)?
+    } else if kv
+        .get("strategy")
+        .is_some_and(|s| s == "fedhyper-cl" || s == "fedhyper-full")
+    {
+        let clients = algorithms::fedhyper::FedHyperClients::new(&workload);
+        sim::run(&clients, &mut strategy, &participation, &cfg)?
+    } else {
+        sim::run(&workload, &mut strategy, &participation, &cfg)?
+    };
     if let Some(path) = kv.get("json") {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Io(e.to_string()))?;
         std::fs::write(path, text).map_err(|e| Error::Io(format!("{path}: {e}")))?;

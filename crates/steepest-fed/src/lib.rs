@@ -8,6 +8,8 @@
 //! - [`algorithms`]: FedAvg, FedProx, FedAvgM, FedOpt (FedAdam, FedYogi,
 //!   FedAdagrad), robust aggregation (median, trimmed mean, Krum/Multi-Krum),
 //!   Ferret's seeded random-projection uplink
+//!   FedSpeed (with its client-side correction, `FedSpeedClients`), FedHyper's
+//!   hypergradient learning-rate schedules (G, GM, SL; CL and FULL with `FedHyperClients`)
 //!   and DP clipping, one file each; server optimizers are registry optimizers.
 //! - [`sim`]: the simulator, all clients of a round trained in parallel
 //!   (rayon), deterministic for a seed whatever the thread count.

@@ -15,8 +15,10 @@ pub mod fedadam;
 pub mod fedau;
 pub mod fedavg;
 pub mod fedavgm;
+pub mod fedhyper;
 pub mod fedopt;
 pub mod fedprox;
+pub mod fedspeed;
 pub mod fedyogi;
 pub mod ferret;
 pub mod krum;
@@ -33,14 +35,44 @@ pub use robust::{Robust, RobustRule};
 use crate::strategy::{ClientConfig, Sampling, Strategy};
 use crate::{Error, Result};
 
+/// Every name [`build`] knows.
+pub const NAMES: &[&str] = &[
+    "fedavg",
+    "fedprox",
+    "fedavgm",
+    "fedadam",
+    "fedadam-flower",
+    "fedyogi",
+    "fedadagrad",
+    "median",
+    "trimmed-mean",
+    "krum",
+    "multi-krum",
+    "fedau",
+    "cyclic-fedavg",
+    "ferret",
+    "ca-fed",
+    "ca-fed-unbiased",
+    "fedspeed",
+    "fedhyper-g",
+    "fedhyper-gm",
+    "fedhyper-sl",
+    "fedhyper-cl",
+    "fedhyper-full",
+];
+
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`, `ferret`, `ca-fed`, `ca-fed-unbiased`. `opts` holds the strategy's options (`server_lr`,
-/// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
-/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret), each with the Flower
-/// default where Flower has the strategy; CA-Fed takes `clients`, `server_lr`,
-/// `beta`, `horizon`, `prior_pi`, `prior_lambda` (uniform `q`, `F* = 0`).
+/// `cyclic-fedavg`, `ferret`, `ca-fed`, `ca-fed-unbiased`, `fedspeed`, `fedhyper-g`, `fedhyper-gm`,
+/// `fedhyper-sl`, `fedhyper-cl`, `fedhyper-full` (all of them: [`NAMES`]). `opts` holds the
+/// strategy's options (`server_lr`, `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`,
+/// `clients` and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret; CA-Fed takes `clients`,
+/// `server_lr`, `beta`, `horizon`, `prior_pi`, `prior_lambda` (uniform `q`, `F* = 0`); `lambda`,
+/// `rho`, `alpha`, `code` (1 = the official code's variant) and `clients` for FedSpeed, which needs
+/// [`fedspeed::FedSpeedClients`] as its workload; `hyper_lr` and `momentum` for FedHyper; its
+/// CL and FULL variants need [`fedhyper::FedHyperClients`] as their workload),
+/// each with the Flower default where Flower has the strategy.
 pub fn build(
     name: &str,
     sampling: Sampling,
@@ -52,7 +84,11 @@ pub fn build(
     Ok(match name {
         "fedavg" => Box::new(base(client)?),
         "fedprox" => Box::new(fedprox::fedprox(sampling, client, get("mu", 0.01))?),
-        "fedavgm" => Box::new(fedavgm::fedavgm(base(client)?, get("server_lr", 1.0), get("momentum", 0.9))?),
+        "fedavgm" => Box::new(fedavgm::fedavgm(
+            base(client)?,
+            get("server_lr", 1.0),
+            get("momentum", 0.9),
+        )?),
         "fedadam" | "fedadam-flower" => Box::new(fedadam::fedadam(
             base(client)?,
             fedadam::FedAdamConfig {
@@ -72,13 +108,15 @@ pub fn build(
             (get("beta1", 0.9), get("beta2", 0.99)),
             get("tau", 1e-3),
         )?),
-        "fedadagrad" => Box::new(fedadagrad::fedadagrad(base(client)?, get("server_lr", 0.1), get("tau", 1e-9))?),
+        "fedadagrad" => Box::new(fedadagrad::fedadagrad(
+            base(client)?,
+            get("server_lr", 0.1),
+            get("tau", 1e-9),
+        )?),
         "median" => Box::new(Robust::new(base(client)?, RobustRule::Median)?),
         "trimmed-mean" => Box::new(Robust::new(
             base(client)?,
-            RobustRule::TrimmedMean {
-                beta: get("beta", 0.2),
-            },
+            RobustRule::TrimmedMean { beta: get("beta", 0.2) },
         )?),
         "krum" | "multi-krum" => Box::new(Robust::new(
             base(client)?,
@@ -118,9 +156,45 @@ pub fn build(
             c.exclusion = name == "ca-fed";
             Box::new(cafed::CaFed::new(c)?)
         }
+        "fedspeed" => {
+            let base = if get("code", 0.0) != 0.0 {
+                fedspeed::FedSpeedConfig::code()
+            } else {
+                fedspeed::FedSpeedConfig::paper()
+            };
+            let config = fedspeed::FedSpeedConfig {
+                lambda: get("lambda", base.lambda),
+                rho: get("rho", base.rho),
+                alpha: get("alpha", base.alpha),
+                ..base
+            };
+            Box::new(fedspeed::FedSpeed::new(
+                sampling,
+                client,
+                config,
+                get("clients", 0.0) as usize,
+            )?)
+        }
+        "fedhyper-g" | "fedhyper-gm" | "fedhyper-sl" | "fedhyper-cl" | "fedhyper-full" => {
+            let variant = match name {
+                "fedhyper-g" => fedhyper::Variant::G,
+                "fedhyper-gm" => fedhyper::Variant::Gm,
+                "fedhyper-sl" => fedhyper::Variant::Sl,
+                "fedhyper-cl" => fedhyper::Variant::Cl,
+                _ => fedhyper::Variant::Full,
+            };
+            let base = fedhyper::FedHyperConfig::new(variant);
+            let config = fedhyper::FedHyperConfig {
+                hyper_lr: get("hyper_lr", base.hyper_lr),
+                momentum: get("momentum", base.momentum),
+                ..base
+            };
+            Box::new(fedhyper::FedHyper::new(sampling, client, config)?)
+        }
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, ca-fed, ca-fed-unbiased)"
+                "unknown strategy `{name}` ({})",
+                NAMES.join(", ")
             )))
         }
     })
