@@ -15,7 +15,9 @@ pub mod fedopt;
 pub mod fedprox;
 pub mod fedyogi;
 pub mod ferret;
+pub mod hyperfl;
 pub mod krum;
+pub mod mci;
 pub mod median;
 pub mod robust;
 pub mod trimmed_mean;
@@ -31,9 +33,10 @@ use crate::{Error, Result};
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
-/// `cyclic-fedavg`, `ferret`. `opts` holds the strategy's options (`server_lr`,
+/// `cyclic-fedavg`, `ferret`, `mci`. `opts` holds the strategy's options (`server_lr`,
 /// `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`, `clients`
-/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret), each with the Flower
+/// and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret, `type`, `keep`,
+/// `form` for MCI — whose clients must run [`mci::MciClient`]), each with the Flower
 /// default where Flower has the strategy.
 pub fn build(
     name: &str,
@@ -98,9 +101,10 @@ pub fn build(
             get("server_lr", 1.0),
             client,
         )?),
+        "mci" => Box::new(mci::Mci::new(sampling, client, mci::spec_from_opts(opts)?)?),
         _ => {
             return Err(Error::Config(format!(
-                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret)"
+                "unknown strategy `{name}` (fedavg, fedprox, fedavgm, fedadam, fedadam-flower, fedyogi, fedadagrad, median, trimmed-mean, krum, multi-krum, fedau, cyclic-fedavg, ferret, mci)"
             )))
         }
     })
