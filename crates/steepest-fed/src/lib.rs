@@ -9,6 +9,8 @@
 //!   FedAdagrad), robust aggregation (median, trimmed mean, Krum/Multi-Krum),
 //!   Ferret's seeded random-projection uplink
 //!   and DP clipping, one file each; server optimizers are registry optimizers.
+//!   Also MCI's heterogeneous model reduction (`algorithms::mci`, with its
+//!   client side `MciClient`) and HyperFL with its own runner (`algorithms::hyperfl`).
 //! - [`sim`]: the simulator, all clients of a round trained in parallel
 //!   (rayon), deterministic for a seed whatever the thread count.
 //! - [`logreg`]: the multinomial logistic-regression workload.

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use steepest_fed::algorithms::{self, mci, FedAvg};
 use steepest_fed::algorithms::mci::{coverage_average, kept_fraction, Mci, MciClient, MciSpec, Reduction, TrainForm};
+use steepest_fed::algorithms::{self, mci, FedAvg};
 use steepest_fed::logreg::{LogReg, LogRegSpec};
 use steepest_fed::participation::Participation;
 use steepest_fed::partition::Partition;
+use steepest_fed::sim::Workload;
 use steepest_fed::sim::{self, SimConfig};
 use steepest_fed::strategy::{ClientConfig, FitIns, FitRes, Model, Sampling, Strategy};
-use steepest_fed::sim::Workload;
 use steepest_fed::Error;
 
 fn model(w: Vec<f64>) -> Model {
@@ -55,7 +55,11 @@ fn all_ones_masks_equal_fedavg_bit_for_bit() {
     };
     let mut fedavg = FedAvg::new(Sampling::default(), client()).unwrap();
     let a = sim::run(&w, &mut fedavg, &Participation::All, &cfg).unwrap();
-    for settings in [vec![Reduction::Full], vec![Reduction::Random(1.0)], vec![Reduction::Quantiles(vec![0, 1, 2, 3])]] {
+    for settings in [
+        vec![Reduction::Full],
+        vec![Reduction::Random(1.0)],
+        vec![Reduction::Quantiles(vec![0, 1, 2, 3])],
+    ] {
         let spec = MciSpec {
             settings,
             ..MciSpec::default()
@@ -189,8 +193,14 @@ fn code_form_remasks_after_unmasked_training() {
             *x = 0.01 * (j % 7) as f64;
         }
     }
-    let a = MciClient::new(&w, mk(TrainForm::MaskedGradients)).unwrap().fit(&ins, &g, 0).unwrap();
-    let b = MciClient::new(&w, mk(TrainForm::RemaskAfter)).unwrap().fit(&ins, &g, 0).unwrap();
+    let a = MciClient::new(&w, mk(TrainForm::MaskedGradients))
+        .unwrap()
+        .fit(&ins, &g, 0)
+        .unwrap();
+    let b = MciClient::new(&w, mk(TrainForm::RemaskAfter))
+        .unwrap()
+        .fit(&ins, &g, 0)
+        .unwrap();
     let mask = mk(TrainForm::MaskedGradients).mask(&g, 1, 1, 0);
     for r in [&a, &b] {
         for (p, m) in r.params.iter().zip(&mask) {
@@ -233,7 +243,9 @@ fn bad_configuration_is_a_config_error() {
         prox_mu: 0.1,
         ..client()
     };
-    assert!(matches!(Mci::new(Sampling::default(), prox, MciSpec::default()), Err(Error::Config(m)) if m.contains("prox_mu")));
+    assert!(
+        matches!(Mci::new(Sampling::default(), prox, MciSpec::default()), Err(Error::Config(m)) if m.contains("prox_mu"))
+    );
     let opts = |kv: &[(&str, f64)]| kv.iter().map(|&(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>();
     for (kv, field) in [
         (vec![("type", 9.0)], "type"),
@@ -247,16 +259,29 @@ fn bad_configuration_is_a_config_error() {
             Ok(_) => panic!("accepted {kv:?}"),
         }
     }
-    let s = algorithms::build("mci", Sampling::default(), client(), &opts(&[("type", 5.0), ("form", 1.0)])).unwrap();
+    let s = algorithms::build(
+        "mci",
+        Sampling::default(),
+        client(),
+        &opts(&[("type", 5.0), ("form", 1.0)]),
+    )
+    .unwrap();
     assert_eq!(s.name(), "mci");
-    assert_eq!(mci::spec_from_opts(&opts(&[("type", 5.0)])).unwrap().settings, vec![Reduction::code_type(5).unwrap()]);
+    assert_eq!(
+        mci::spec_from_opts(&opts(&[("type", 5.0)])).unwrap().settings,
+        vec![Reduction::code_type(5).unwrap()]
+    );
 }
 
 #[test]
 fn deterministic_across_thread_counts() {
     let w = small(12, 30, Partition::Dirichlet { alpha: 0.5 }, 4);
     let spec = MciSpec {
-        settings: vec![Reduction::Random(0.5), Reduction::code_type(6).unwrap(), Reduction::Full],
+        settings: vec![
+            Reduction::Random(0.5),
+            Reduction::code_type(6).unwrap(),
+            Reduction::Full,
+        ],
         ..MciSpec::default()
     };
     let c = MciClient::new(&w, spec.clone()).unwrap();

@@ -85,7 +85,13 @@ fn uniform_linear(rng: &mut Rng, n: usize, fan_in: usize) -> Vec<f64> {
 impl Net {
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
-        for (v, name) in [(self.d, "d"), (self.h, "hidden"), (self.c, "classes"), (self.e, "embed_dim"), (self.m, "hyper_hidden")] {
+        for (v, name) in [
+            (self.d, "d"),
+            (self.h, "hidden"),
+            (self.c, "classes"),
+            (self.e, "embed_dim"),
+            (self.m, "hyper_hidden"),
+        ] {
             if v == 0 {
                 return Err(Error::Config(format!("hyperfl: {name} must be ≥ 1")));
             }
@@ -99,7 +105,8 @@ impl Net {
         let mut p = Model::new();
         p.push("A", &[m, e], uniform_linear(rng, m * e, e)).expect("shape");
         p.push("a0", &[m], uniform_linear(rng, m, e)).expect("shape");
-        p.push("HW", &[h * d, m], uniform_linear(rng, h * d * m, m)).expect("shape");
+        p.push("HW", &[h * d, m], uniform_linear(rng, h * d * m, m))
+            .expect("shape");
         p.push("cW", &[h * d], uniform_linear(rng, h * d, m)).expect("shape");
         p.push("Hb", &[h, m], uniform_linear(rng, h * m, m)).expect("shape");
         p.push("cb", &[h], uniform_linear(rng, h, m)).expect("shape");
@@ -109,16 +116,20 @@ impl Net {
     /// A fresh head (`W2`, `b2`).
     pub fn init_head(&self, rng: &mut Rng) -> Model {
         let mut p = Model::new();
-        p.push("W2", &[self.c, self.h], uniform_linear(rng, self.c * self.h, self.h)).expect("shape");
-        p.push("b2", &[self.c], uniform_linear(rng, self.c, self.h)).expect("shape");
+        p.push("W2", &[self.c, self.h], uniform_linear(rng, self.c * self.h, self.h))
+            .expect("shape");
+        p.push("b2", &[self.c], uniform_linear(rng, self.c, self.h))
+            .expect("shape");
         p
     }
 
     /// A fresh feature extractor (`W1`, `b1`) for the baselines.
     pub fn init_body(&self, rng: &mut Rng) -> Model {
         let mut p = Model::new();
-        p.push("W1", &[self.h, self.d], uniform_linear(rng, self.h * self.d, self.d)).expect("shape");
-        p.push("b1", &[self.h], uniform_linear(rng, self.h, self.d)).expect("shape");
+        p.push("W1", &[self.h, self.d], uniform_linear(rng, self.h * self.d, self.d))
+            .expect("shape");
+        p.push("b1", &[self.h], uniform_linear(rng, self.h, self.d))
+            .expect("shape");
         p
     }
 
@@ -129,7 +140,9 @@ impl Net {
         let t = |n: &str| tensor(phi, n);
         let (a_w, a0, hw, cw, hb, cb) = (t("A")?, t("a0")?, t("HW")?, t("cW")?, t("Hb")?, t("cb")?);
         if v.len() != e || a_w.len() != m * e || hw.len() != h * d * m || hb.len() != h * m {
-            return Err(Error::Config("hyperfl: hypernetwork shapes do not match the net".into()));
+            return Err(Error::Config(
+                "hyperfl: hypernetwork shapes do not match the net".into(),
+            ));
         }
         let u: Vec<f64> = (0..m).map(|k| a0[k] + dot(&a_w[k * e..(k + 1) * e], v)).collect();
         let a: Vec<f64> = u.iter().map(|&x| x.max(0.0)).collect();
@@ -188,7 +201,13 @@ impl Net {
     }
 
     /// Hyper-accuracy of the two-layer model on `rows`.
-    pub fn accuracy(&self, body: (&[f64], &[f64]), head: (&[f64], &[f64]), data: &ClientData<'_>, rows: &[usize]) -> f64 {
+    pub fn accuracy(
+        &self,
+        body: (&[f64], &[f64]),
+        head: (&[f64], &[f64]),
+        data: &ClientData<'_>,
+        rows: &[usize],
+    ) -> f64 {
         let Net { d, h, c, .. } = *self;
         let mut f = vec![0.0; h];
         let mut hits = 0usize;
@@ -197,7 +216,9 @@ impl Net {
             for r in 0..h {
                 f[r] = (body.1[r] + dot(&body.0[r * d..(r + 1) * d], x)).max(0.0);
             }
-            let o: Vec<f64> = (0..c).map(|k| head.1[k] + dot(&head.0[k * h..(k + 1) * h], &f)).collect();
+            let o: Vec<f64> = (0..c)
+                .map(|k| head.1[k] + dot(&head.0[k * h..(k + 1) * h], &f))
+                .collect();
             let arg = (0..c).fold(0, |a, k| if o[k] > o[a] { k } else { a });
             hits += usize::from(arg == y);
         }
@@ -217,7 +238,15 @@ fn tensor<'m>(m: &'m Model, name: &str) -> Result<&'m [f64]> {
 
 /// The chain rule through the hypernetwork: from `∂L/∂W1`, `∂L/∂b1` to
 /// `∂L/∂φ` (a model with `φ`'s names) and `∂L/∂v`.
-pub fn backward(net: &Net, phi: &Model, v: &[f64], u: &[f64], a: &[f64], gw1: &[f64], gb1: &[f64]) -> Result<(Model, Vec<f64>)> {
+pub fn backward(
+    net: &Net,
+    phi: &Model,
+    v: &[f64],
+    u: &[f64],
+    a: &[f64],
+    gw1: &[f64],
+    gb1: &[f64],
+) -> Result<(Model, Vec<f64>)> {
     let Net { d, h, e, m, .. } = *net;
     let (a_w, hw, hb) = (tensor(phi, "A")?, tensor(phi, "HW")?, tensor(phi, "Hb")?);
     let mut g_hw = vec![0.0; h * d * m];
@@ -265,7 +294,8 @@ pub fn client_loss_grad(
     batch: &[usize],
 ) -> Result<(f64, Model, Vec<f64>, Model)> {
     let (w1, b1, u, a) = net.generate(phi, v)?;
-    let (loss, [gw1, gb1, gw2, gb2]) = net.loss_grad((&w1, &b1), (tensor(head, "W2")?, tensor(head, "b2")?), data, batch);
+    let (loss, [gw1, gb1, gw2, gb2]) =
+        net.loss_grad((&w1, &b1), (tensor(head, "W2")?, tensor(head, "b2")?), data, batch);
     let (gphi, gv) = backward(net, phi, v, &u, &a, &gw1, &gb1)?;
     let mut gh = Model::new();
     gh.push("W2", &[net.c, net.h], gw2)?;
@@ -587,7 +617,11 @@ fn run_inner(w: &LogReg, method: Method, cfg: &HyperFlConfig) -> Result<HyperFlR
         }
         train_loss = loss_sum / k.max(1) as f64;
         if let Some(acc) = sum {
-            let target = if method == Method::HyperFl { &mut phi } else { &mut global };
+            let target = if method == Method::HyperFl {
+                &mut phi
+            } else {
+                &mut global
+            };
             for (p, a) in target.params_mut().iter_mut().zip(acc) {
                 for (x, s) in p.data.iter_mut().zip(a) {
                     *x = s / total;
@@ -606,7 +640,12 @@ fn run_inner(w: &LogReg, method: Method, cfg: &HyperFlConfig) -> Result<HyperFlR
             Ok(match method {
                 Method::HyperFl => {
                     let (w1, b1, _, _) = net.generate(&phi, &cl.v)?;
-                    net.accuracy((&w1, &b1), (tensor(&cl.head, "W2")?, tensor(&cl.head, "b2")?), &data, &cl.test)
+                    net.accuracy(
+                        (&w1, &b1),
+                        (tensor(&cl.head, "W2")?, tensor(&cl.head, "b2")?),
+                        &data,
+                        &cl.test,
+                    )
                 }
                 Method::FedAvg => {
                     let t = |k: &str| tensor(&global, k);
@@ -614,7 +653,12 @@ fn run_inner(w: &LogReg, method: Method, cfg: &HyperFlConfig) -> Result<HyperFlR
                 }
                 Method::Local => {
                     let (b, h) = (&cl.body, &cl.head);
-                    net.accuracy((tensor(b, "W1")?, tensor(b, "b1")?), (tensor(h, "W2")?, tensor(h, "b2")?), &data, &cl.test)
+                    net.accuracy(
+                        (tensor(b, "W1")?, tensor(b, "b1")?),
+                        (tensor(h, "W2")?, tensor(h, "b2")?),
+                        &data,
+                        &cl.test,
+                    )
                 }
             })
         })
@@ -649,9 +693,9 @@ pub fn invert_first_layer(gw1: &[f64], gb1: &[f64], d: usize) -> Option<Vec<f64>
 /// `a_k (∂L/∂W1, ∂L/∂b1)`; the column with the largest `|ΔHb|` entry is used.
 pub fn invert_output_heads(net: &Net, d_hw: &[f64], d_hb: &[f64]) -> Option<Vec<f64>> {
     let (h, d, m) = (net.h, net.d, net.m);
-    let (r, k) = (0..h * m).map(|i| (i / m, i % m)).max_by(|a, b| {
-        d_hb[a.0 * m + a.1].abs().total_cmp(&d_hb[b.0 * m + b.1].abs())
-    })?;
+    let (r, k) = (0..h * m)
+        .map(|i| (i / m, i % m))
+        .max_by(|a, b| d_hb[a.0 * m + a.1].abs().total_cmp(&d_hb[b.0 * m + b.1].abs()))?;
     let den = d_hb[r * m + k];
     if den == 0.0 {
         return None;

@@ -151,7 +151,9 @@ impl MciSpec {
                 }
                 Reduction::Random(p) => {
                     if !(*p > 0.0 && *p <= 1.0) {
-                        return Err(Error::Config(format!("mci settings: random keep must be in (0, 1], got {p}")));
+                        return Err(Error::Config(format!(
+                            "mci settings: random keep must be in (0, 1], got {p}"
+                        )));
                     }
                 }
             }
@@ -257,7 +259,11 @@ pub fn spec_from_opts(opts: &std::collections::BTreeMap<String, f64>) -> Result<
     let form = match opts.get("form").copied().unwrap_or(0.0) {
         f if f == 0.0 => TrainForm::MaskedGradients,
         f if f == 1.0 => TrainForm::RemaskAfter,
-        f => return Err(Error::Config(format!("mci form must be 0 (paper) or 1 (code), got {f}"))),
+        f => {
+            return Err(Error::Config(format!(
+                "mci form must be 0 (paper) or 1 (code), got {f}"
+            )))
+        }
     };
     let spec = MciSpec {
         settings: vec![reduction],
