@@ -151,8 +151,8 @@ fn uncovered_coordinates_keep_the_global_value_in_a_round() {
         let next = s.aggregate_fit(round, &global, &res, &[]).unwrap();
         let mut kept = 0;
         for ((a, b), m) in next.iter().zip(global.iter()).zip(&mask) {
-            for j in 0..m.len() {
-                if !m[j] {
+            for (j, &keep) in m.iter().enumerate() {
+                if !keep {
                     assert_eq!(a.data[j].to_bits(), b.data[j].to_bits());
                     kept += 1;
                 }

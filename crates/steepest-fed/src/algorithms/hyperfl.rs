@@ -62,6 +62,10 @@ use crate::rng::{Purpose, Rng};
 use crate::strategy::Model;
 use crate::{Error, Result};
 
+/// `(W1, b1, u, a)`: the generated extractor and the hypernetwork's hidden
+/// pre-activation and activation.
+pub type Generated = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// The network's sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Net {
@@ -135,7 +139,7 @@ impl Net {
 
     /// The generated extractor `(W1, b1)` and the hidden pre-activation `u`
     /// and activation `a` of the hypernetwork.
-    pub fn generate(&self, phi: &Model, v: &[f64]) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> {
+    pub fn generate(&self, phi: &Model, v: &[f64]) -> Result<Generated> {
         let Net { d, h, e, m, .. } = *self;
         let t = |n: &str| tensor(phi, n);
         let (a_w, a0, hw, cw, hb, cb) = (t("A")?, t("a0")?, t("HW")?, t("cW")?, t("Hb")?, t("cb")?);
@@ -213,8 +217,8 @@ impl Net {
         let mut hits = 0usize;
         for &row in rows {
             let (x, y) = data.sample(row);
-            for r in 0..h {
-                f[r] = (body.1[r] + dot(&body.0[r * d..(r + 1) * d], x)).max(0.0);
+            for (r, fr) in f.iter_mut().enumerate() {
+                *fr = (body.1[r] + dot(&body.0[r * d..(r + 1) * d], x)).max(0.0);
             }
             let o: Vec<f64> = (0..c)
                 .map(|k| head.1[k] + dot(&head.0[k * h..(k + 1) * h], &f))
@@ -380,7 +384,7 @@ impl HyperFlConfig {
                 self.test_fraction
             )));
         }
-        if !(self.clip >= 0.0) {
+        if self.clip.is_nan() || self.clip < 0.0 {
             return Err(Error::Config(format!("hyperfl: clip must be ≥ 0, got {}", self.clip)));
         }
         if self.head_epochs + self.body_epochs == 0 {

@@ -174,7 +174,7 @@ impl MciSpec {
             .iter()
             .map(|p| {
                 let n = p.data.len();
-                if !self.tensors.iter().any(|t| *t == p.name) {
+                if !self.tensors.contains(&p.name) {
                     return vec![true; n];
                 }
                 match red {
@@ -251,19 +251,24 @@ pub fn spec_from_opts(opts: &std::collections::BTreeMap<String, f64>) -> Result<
     let reduction = match opts.get("type") {
         Some(&t) if t >= 1.0 && t.fract() == 0.0 => Reduction::code_type(t as usize)?,
         Some(&t) => return Err(Error::Config(format!("mci type must be 1..=7, got {t}"))),
-        None => match opts.get("keep").copied().unwrap_or(1.0) {
-            k if k == 1.0 => Reduction::Full,
-            k => Reduction::Random(k),
-        },
-    };
-    let form = match opts.get("form").copied().unwrap_or(0.0) {
-        f if f == 0.0 => TrainForm::MaskedGradients,
-        f if f == 1.0 => TrainForm::RemaskAfter,
-        f => {
-            return Err(Error::Config(format!(
-                "mci form must be 0 (paper) or 1 (code), got {f}"
-            )))
+        None => {
+            let k = opts.get("keep").copied().unwrap_or(1.0);
+            if k == 1.0 {
+                Reduction::Full
+            } else {
+                Reduction::Random(k)
+            }
         }
+    };
+    let f = opts.get("form").copied().unwrap_or(0.0);
+    let form = if f == 0.0 {
+        TrainForm::MaskedGradients
+    } else if f == 1.0 {
+        TrainForm::RemaskAfter
+    } else {
+        return Err(Error::Config(format!(
+            "mci form must be 0 (paper) or 1 (code), got {f}"
+        )));
     };
     let spec = MciSpec {
         settings: vec![reduction],
