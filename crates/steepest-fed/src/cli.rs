@@ -179,7 +179,18 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     if cfg.threads == Some(0) {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
-    let report = sim::run(&workload, &mut strategy, &participation, &cfg)?;
+    let report = if kv.get("strategy").map(String::as_str) == Some("mci") {
+        // MCI's clients rebuild their reduction masks from the same spec.
+        let spec = algorithms::mci::spec_from_opts(&opts)?;
+        sim::run(
+            &algorithms::mci::MciClient::new(&workload, spec)?,
+            &mut strategy,
+            &participation,
+            &cfg,
+        )?
+    } else {
+        sim::run(&workload, &mut strategy, &participation, &cfg)?
+    };
     if let Some(path) = kv.get("json") {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Io(e.to_string()))?;
         std::fs::write(path, text).map_err(|e| Error::Io(format!("{path}: {e}")))?;

@@ -404,3 +404,17 @@ fn zero_coverage_setting_is_worst() {
     let worst = losses.iter().cloned().fold(f64::MIN, f64::max);
     assert_eq!(losses[0], worst, "{losses:?}");
 }
+
+#[test]
+fn cli_runs_mci_with_masked_clients() {
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let out = steepest_fed::cli::run(&args(
+        "sim --strategy mci --opt type=5 --clients 10 --participation uniform:5 --rounds 3 --eval-every 3 --seed 2",
+    ))
+    .unwrap();
+    assert!(out.contains("strategy mci"), "{out}");
+    assert!(matches!(
+        steepest_fed::cli::run(&args("sim --strategy mci --opt type=8 --clients 10 --participation uniform:5 --rounds 1")),
+        Err(Error::Config(m)) if m.contains("type")
+    ));
+}
