@@ -1,13 +1,14 @@
 //! HyperFL: a hypernetwork generates each client's feature extractor; only the
 //! hypernetwork is shared.
 //!
-//! Paper: Guo, Zeng, Wang, Chen, Gao, Wang & Qu, *A New Federated Learning
-//! Framework Against Gradient Inversion Attacks* (AAAI 2025, arXiv
-//! 2412.07187). Only the abstract and the research notes (§10) were reachable
-//! from here, not the PDF, so algorithm and equation numbers could not be
-//! checked; the method follows the notes and the official code
-//! (Pengxin-Guo/HyperFL, `cnn/methods/hyperfl.py`, `cnn/models/cnn.py`), read,
-//! not copied:
+//! Paper: Pengxin Guo, Shuang Zeng, Wenhao Chen, Xiaodan Zhang, Weihong Ren,
+//! Yuyin Zhou & Liangqiong Qu, *A New Federated Learning Framework Against
+//! Gradient Inversion Attacks* (AAAI 2025, arXiv 2412.07187). Only the
+//! abstract and summaries (Fig. 2's `θ_i = h(v_i; φ_i)`, `ŷ = g(f(x; θ_i); ϕ_i)`)
+//! were read from here, not the paper's body, so algorithm and equation
+//! numbers are not cited; the method follows the research notes (§10) and the
+//! official code (Pengxin-Guo/HyperFL, `cnn/methods/hyperfl.py`,
+//! `cnn/models/cnn.py`), read, not copied:
 //!
 //! - Client `i` keeps a private embedding `v_i ∈ ℝ^e` and a private head
 //!   `ϕ_i`; the shared hypernetwork `φ` maps `v_i` to the feature extractor

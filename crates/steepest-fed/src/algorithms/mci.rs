@@ -1,12 +1,13 @@
 //! Heterogeneous model reduction and the minimum coverage index (MCI).
 //!
-//! Paper: Zhou, Lan, Wang, Gao, Zhou, Jia & Chen, *Every Parameter Matters:
-//! Ensuring the Convergence of Federated Learning with Dynamic Heterogeneous
-//! Models Reduction* (NeurIPS 2023, arXiv 2310.08670). Only the abstract and
-//! the research notes (§8) were reachable from here, not the PDF, so the
-//! algorithm and equation numbers could not be checked; the algorithm below
-//! follows the notes and the official code (hanhanAnderson/FL_Converge,
-//! `WeightsPruning/main_fed.py`, `models/Fed.py`), read, not copied:
+//! Paper: Hanhan Zhou, Tian Lan, Guru Venkataramani & Wenbo Ding, *Every
+//! Parameter Matters: Ensuring the Convergence of Federated Learning with
+//! Dynamic Heterogeneous Models Reduction* (NeurIPS 2023, arXiv 2310.08670).
+//! Only the abstract (arXiv mirrors, OpenReview) was read from here, not the
+//! paper's body, so its algorithm and equation numbers are not cited; the
+//! algorithm below follows the research notes (§8) and the official code
+//! (hanhanAnderson/FL_Converge, `WeightsPruning/main_fed.py`,
+//! `models/Fed.py`), read, not copied:
 //!
 //! 1. Round `q`: participant `n` gets a reduction mask `m_{q,n}` built from the
 //!    global model `θ_q` by a policy ([`Reduction`]).
