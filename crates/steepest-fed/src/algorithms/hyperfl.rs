@@ -205,7 +205,7 @@ impl Net {
         (loss * inv, [gw1, gb1, gw2, gb2])
     }
 
-    /// Hyper-accuracy of the two-layer model on `rows`.
+    /// Accuracy of the two-layer model on `rows`.
     pub fn accuracy(
         &self,
         body: (&[f64], &[f64]),
