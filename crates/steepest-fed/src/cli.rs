@@ -190,6 +190,15 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     {
         let clients = algorithms::fedhyper::FedHyperClients::new(&workload);
         sim::run(&clients, &mut strategy, &participation, &cfg)?
+    } else if kv.get("strategy").map(String::as_str) == Some("mci") {
+        // MCI's clients rebuild their reduction masks from the same spec.
+        let spec = algorithms::mci::spec_from_opts(&opts)?;
+        sim::run(
+            &algorithms::mci::MciClient::new(&workload, spec)?,
+            &mut strategy,
+            &participation,
+            &cfg,
+        )?
     } else {
         sim::run(&workload, &mut strategy, &participation, &cfg)?
     };

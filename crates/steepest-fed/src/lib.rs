@@ -11,6 +11,8 @@
 //!   FedSpeed (with its client-side correction, `FedSpeedClients`), FedHyper's
 //!   hypergradient learning-rate schedules (G, GM, SL; CL and FULL with `FedHyperClients`)
 //!   and DP clipping, one file each; server optimizers are registry optimizers.
+//!   Also MCI's heterogeneous model reduction (`algorithms::mci`, with its
+//!   client side `MciClient`) and HyperFL with its own runner (`algorithms::hyperfl`).
 //! - [`sim`]: the simulator, all clients of a round trained in parallel
 //!   (rayon), deterministic for a seed whatever the thread count.
 //! - [`logreg`]: the multinomial logistic-regression workload.

@@ -323,6 +323,18 @@ impl ClientData<'_> {
         self.rows.is_empty()
     }
 
+    /// The client's sample rows (what [`ClientData::batch_into`] draws from).
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// Features and label of sample row `row` (a row from [`ClientData::rows`]
+    /// or a batch), for models other than logistic regression (HyperFL).
+    pub fn sample(&self, row: usize) -> (&[f64], usize) {
+        let d = self.w.spec.features;
+        (&self.x[row * d..(row + 1) * d], self.y[row])
+    }
+
     /// Fills `batch` with a minibatch of `size` sample rows drawn with
     /// replacement from `rng` (`size == 0`: every local row, in order), as
     /// [`LogReg::fit`] draws them.

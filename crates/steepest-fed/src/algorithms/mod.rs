@@ -21,7 +21,9 @@ pub mod fedprox;
 pub mod fedspeed;
 pub mod fedyogi;
 pub mod ferret;
+pub mod hyperfl;
 pub mod krum;
+pub mod mci;
 pub mod median;
 pub mod psofed;
 pub mod robust;
@@ -59,19 +61,20 @@ pub const NAMES: &[&str] = &[
     "fedhyper-sl",
     "fedhyper-cl",
     "fedhyper-full",
+    "mci",
 ];
 
 /// The strategies by name, for the CLI and the benches:
 /// `fedavg`, `fedprox`, `fedavgm`, `fedadam`, `fedadam-flower`, `fedyogi`,
 /// `fedadagrad`, `median`, `trimmed-mean`, `krum`, `multi-krum`, `fedau`,
 /// `cyclic-fedavg`, `ferret`, `ca-fed`, `ca-fed-unbiased`, `fedspeed`, `fedhyper-g`, `fedhyper-gm`,
-/// `fedhyper-sl`, `fedhyper-cl`, `fedhyper-full` (all of them: [`NAMES`]). `opts` holds the
+/// `fedhyper-sl`, `fedhyper-cl`, `fedhyper-full`, `mci` (all of them: [`NAMES`]). `opts` holds the
 /// strategy's options (`server_lr`, `momentum`, `mu`, `beta`, `f`, `keep`, `tau`, `beta1`, `beta2`,
 /// `clients` and `cutoff` for FedAU, `m` for cyclic FedAvg, `k` for Ferret; CA-Fed takes `clients`,
 /// `server_lr`, `beta`, `horizon`, `prior_pi`, `prior_lambda` (uniform `q`, `F* = 0`); `lambda`,
 /// `rho`, `alpha`, `code` (1 = the official code's variant) and `clients` for FedSpeed, which needs
 /// [`fedspeed::FedSpeedClients`] as its workload; `hyper_lr` and `momentum` for FedHyper; its
-/// CL and FULL variants need [`fedhyper::FedHyperClients`] as their workload),
+/// CL and FULL variants need [`fedhyper::FedHyperClients`] as their workload; `type`, `keep`, `form` for MCI, whose clients must run [`mci::MciClient`]),
 /// each with the Flower default where Flower has the strategy.
 pub fn build(
     name: &str,
@@ -191,6 +194,7 @@ pub fn build(
             };
             Box::new(fedhyper::FedHyper::new(sampling, client, config)?)
         }
+        "mci" => Box::new(mci::Mci::new(sampling, client, mci::spec_from_opts(opts)?)?),
         _ => {
             return Err(Error::Config(format!(
                 "unknown strategy `{name}` ({})",
