@@ -5,13 +5,16 @@
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
 
 pub mod cyclic;
+pub mod dense;
 pub mod dp;
+pub mod fald;
 pub mod fedadagrad;
 pub mod fedadam;
 pub mod fedau;
 pub mod fedavg;
 pub mod fedavgm;
 pub mod fedopt;
+pub mod fedpca;
 pub mod fedprox;
 pub mod fedyogi;
 pub mod ferret;
