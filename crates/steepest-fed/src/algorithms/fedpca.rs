@@ -427,14 +427,16 @@ pub fn top_eigvecs(c: &[f64], d: usize, r: usize) -> Vec<f64> {
     out
 }
 
-/// Principal-angle (projection) distance `‖sin Θ‖_F = √(r − ‖QᵤᵀQᵥ‖²_F)`
-/// between the column spans of two d×r matrices (orthonormalised first).
+/// Principal-angle (projection) distance `‖sin Θ‖_F = ‖(I − QᵥQᵥᵀ)Qᵤ‖_F`
+/// between the column spans of two d×r matrices (orthonormalised first);
+/// computed from the residual, not as `√(r − ‖QᵤᵀQᵥ‖²_F)`, so it stays
+/// accurate near 0.
 pub fn subspace_distance(u: &[f64], v: &[f64], d: usize, r: usize) -> f64 {
     let qu = qr_thin(u, d, r).0;
     let qv = qr_thin(v, d, r).0;
-    let m = matmul_tn(&qu, &qv, d, r, r);
-    let f: f64 = m.iter().map(|x| x * x).sum();
-    (r as f64 - f).max(0.0).sqrt()
+    let m = matmul_tn(&qv, &qu, d, r, r);
+    let proj = matmul(&qv, &m, d, r, r);
+    qu.iter().zip(&proj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt()
 }
 
 /// Anomaly scores `‖x − QQᵀx‖²` of row-major points with `Q = qr(basis).Q`.
