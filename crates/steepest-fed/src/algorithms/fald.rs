@@ -468,9 +468,10 @@ pub fn run(problem: &BlrProblem, cfg: &FaldConfig) -> Result<FaldRun> {
     Ok(FaldRun { samples, last: x })
 }
 
-/// Centralised SGLD on `f` with full gradients, `x ← x − η∇f(x) + √(2ητ) ξ`,
-/// noise from `Rng::stream(seed, Langevin, u64::MAX − 1, step)`; `steps`
-/// iterations, samples every step after `burn_in` steps.
+/// Centralised SGLD on `f` with full gradients, `x ← x − η∇f(x) + √(2η) ξ`,
+/// noise from `Rng::stream(seed, Langevin, 0, step)` (client 0's FA-LD
+/// stream, so a one-client FA-LD run with K = 1 is this chain bit for bit);
+/// `steps` iterations, samples every step after `burn_in` steps.
 pub fn sgld(problem: &BlrProblem, eta: f64, steps: usize, burn_in: usize, seed: u64) -> Result<FaldRun> {
     if !(eta > 0.0 && eta.is_finite()) {
         return Err(Error::Config("sgld: `eta` must be positive and finite".into()));
@@ -484,7 +485,7 @@ pub fn sgld(problem: &BlrProblem, eta: f64, steps: usize, burn_in: usize, seed: 
     let amp = (2.0 * eta).sqrt();
     for t in 0..steps {
         let g = problem.grad(&x);
-        let mut r = Rng::stream(seed, Purpose::Langevin, u64::MAX - 1, t as u64);
+        let mut r = Rng::stream(seed, Purpose::Langevin, 0, t as u64);
         for i in 0..d {
             x[i] = x[i] - eta * g[i] + amp * r.normal();
         }
