@@ -33,7 +33,12 @@ fn w2_of_equal_gaussians_is_zero_and_diagonal_hand_value() {
     let rot = [c, -sn, sn, c];
     let rt = [c, sn, -sn, c];
     let conj = |dg: [f64; 4]| matmul(&matmul(&rot, &dg, 2, 2, 2), &rt, 2, 2, 2);
-    let w = w2_gaussian(&[1.0, 2.0], &conj([4.0, 0.0, 0.0, 9.0]), &[0.0, 0.0], &conj([1.0, 0.0, 0.0, 16.0]));
+    let w = w2_gaussian(
+        &[1.0, 2.0],
+        &conj([4.0, 0.0, 0.0, 9.0]),
+        &[0.0, 0.0],
+        &conj([1.0, 0.0, 0.0, 16.0]),
+    );
     assert!((w - 7f64.sqrt()).abs() < 1e-12, "{w}");
 }
 
@@ -66,7 +71,10 @@ fn one_client_k1_is_sgld_bit_for_bit() {
         for i in 0..p.dim {
             x[i] = x[i] - eta * g[i] + (2.0 * eta).sqrt() * r.normal();
         }
-        assert!(x.iter().zip(sample).all(|(a, b)| a.to_bits() == b.to_bits()), "step {t}");
+        assert!(
+            x.iter().zip(sample).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "step {t}"
+        );
     }
     let central = sgld(&p, eta, steps, 0, seed).unwrap();
     assert!(central.samples == fed.samples);
@@ -110,15 +118,70 @@ fn bad_configurations_are_errors() {
         ..Default::default()
     };
     let cases: Vec<(FaldConfig, &str)> = vec![
-        (FaldConfig { eta: 0.0, ..base.clone() }, "eta"),
-        (FaldConfig { eta: f64::NAN, ..base.clone() }, "eta"),
-        (FaldConfig { local_steps: 0, ..base.clone() }, "local_steps"),
-        (FaldConfig { burn_in: 10, ..base.clone() }, "burn_in"),
-        (FaldConfig { temperature: -1.0, ..base.clone() }, "temperature"),
-        (FaldConfig { batch: Some(0), ..base.clone() }, "batch"),
-        (FaldConfig { participation: Participation::SchemeI(0), ..base.clone() }, "participation"),
-        (FaldConfig { participation: Participation::SchemeII(11), ..base.clone() }, "participation"),
-        (FaldConfig { eta: 1.0, rounds: 500, ..base.clone() }, "eta"), // diverges to inf
+        (
+            FaldConfig {
+                eta: 0.0,
+                ..base.clone()
+            },
+            "eta",
+        ),
+        (
+            FaldConfig {
+                eta: f64::NAN,
+                ..base.clone()
+            },
+            "eta",
+        ),
+        (
+            FaldConfig {
+                local_steps: 0,
+                ..base.clone()
+            },
+            "local_steps",
+        ),
+        (
+            FaldConfig {
+                burn_in: 10,
+                ..base.clone()
+            },
+            "burn_in",
+        ),
+        (
+            FaldConfig {
+                temperature: -1.0,
+                ..base.clone()
+            },
+            "temperature",
+        ),
+        (
+            FaldConfig {
+                batch: Some(0),
+                ..base.clone()
+            },
+            "batch",
+        ),
+        (
+            FaldConfig {
+                participation: Participation::SchemeI(0),
+                ..base.clone()
+            },
+            "participation",
+        ),
+        (
+            FaldConfig {
+                participation: Participation::SchemeII(11),
+                ..base.clone()
+            },
+            "participation",
+        ),
+        (
+            FaldConfig {
+                eta: 1.0,
+                rounds: 500,
+                ..base.clone()
+            },
+            "eta",
+        ), // diverges to inf
     ];
     for (cfg, field) in cases {
         match run(&p, &cfg) {
@@ -127,20 +190,58 @@ fn bad_configurations_are_errors() {
         }
     }
     let bad = |c: BlrConfig, f: &str| {
-        assert!(matches!(BlrProblem::synthetic(&c, 1), Err(Error::Config(m)) if m.contains(f)), "{f}");
+        assert!(
+            matches!(BlrProblem::synthetic(&c, 1), Err(Error::Config(m)) if m.contains(f)),
+            "{f}"
+        );
     };
-    bad(BlrConfig { clients: 0, ..Default::default() }, "clients");
-    bad(BlrConfig { dim: 0, ..Default::default() }, "dim");
-    bad(BlrConfig { min_points: 5, max_points: 4, ..Default::default() }, "min_points");
-    bad(BlrConfig { noise: 0.0, ..Default::default() }, "noise");
-    bad(BlrConfig { prior_precision: -1.0, ..Default::default() }, "prior_precision");
+    bad(
+        BlrConfig {
+            clients: 0,
+            ..Default::default()
+        },
+        "clients",
+    );
+    bad(
+        BlrConfig {
+            dim: 0,
+            ..Default::default()
+        },
+        "dim",
+    );
+    bad(
+        BlrConfig {
+            min_points: 5,
+            max_points: 4,
+            ..Default::default()
+        },
+        "min_points",
+    );
+    bad(
+        BlrConfig {
+            noise: 0.0,
+            ..Default::default()
+        },
+        "noise",
+    );
+    bad(
+        BlrConfig {
+            prior_precision: -1.0,
+            ..Default::default()
+        },
+        "prior_precision",
+    );
     assert!(matches!(stationary(&p, 1e-2, 5, Noise::Independent, 1.0), Err(Error::Config(m)) if m.contains("eta")));
 }
 
 #[test]
 fn deterministic_for_a_seed() {
     let p = claim_problem();
-    for participation in [Participation::Full, Participation::SchemeI(4), Participation::SchemeII(4)] {
+    for participation in [
+        Participation::Full,
+        Participation::SchemeI(4),
+        Participation::SchemeII(4),
+    ] {
         for noise in [Noise::Independent, Noise::Correlated] {
             let cfg = FaldConfig {
                 eta: 1e-4,
@@ -219,7 +320,11 @@ fn claim_w2_increases_with_local_steps() {
     // K = 1 vs centralised SGLD (different noise draws, same law).
     let central = sgld(&p, ETA, STEPS, STEPS / 10, 4).unwrap().w2_to(&pm, &pc);
     eprintln!("centralised SGLD: W2 {central:.5}");
-    assert!((central - mc[0]).abs() < MC_TOL, "SGLD {central} vs FA-LD K=1 {}", mc[0]);
+    assert!(
+        (central - mc[0]).abs() < MC_TOL,
+        "SGLD {central} vs FA-LD K=1 {}",
+        mc[0]
+    );
 }
 
 /// Correlated noise (one shared ξ per step): the Monte-Carlo W₂ matches the

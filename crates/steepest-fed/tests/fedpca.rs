@@ -74,7 +74,11 @@ fn gradient_matches_finite_differences() {
         up[k] += h;
         dn[k] -= h;
         let fd = (f(&up) - f(&dn)) / (2.0 * h);
-        assert!((fd - grad[k]).abs() < 1e-5 * (1.0 + grad[k].abs()), "entry {k}: fd {fd} vs {}", grad[k]);
+        assert!(
+            (fd - grad[k]).abs() < 1e-5 * (1.0 + grad[k].abs()),
+            "entry {k}: fd {fd} vs {}",
+            grad[k]
+        );
     }
 }
 
@@ -135,13 +139,55 @@ fn bad_configurations_are_errors() {
     .unwrap();
     let base = FedPcaConfig::default();
     let cases: Vec<(FedPcaConfig, &str)> = vec![
-        (FedPcaConfig { components: 0, ..base.clone() }, "components"),
-        (FedPcaConfig { components: 40, ..base.clone() }, "components"),
-        (FedPcaConfig { fraction: 0.0, ..base.clone() }, "fraction"),
-        (FedPcaConfig { fraction: 1.5, ..base.clone() }, "fraction"),
-        (FedPcaConfig { local_steps: 0, ..base.clone() }, "local_steps"),
-        (FedPcaConfig { eta: -1.0, ..base.clone() }, "eta"),
-        (FedPcaConfig { rho: 0.0, ..base.clone() }, "rho"),
+        (
+            FedPcaConfig {
+                components: 0,
+                ..base.clone()
+            },
+            "components",
+        ),
+        (
+            FedPcaConfig {
+                components: 40,
+                ..base.clone()
+            },
+            "components",
+        ),
+        (
+            FedPcaConfig {
+                fraction: 0.0,
+                ..base.clone()
+            },
+            "fraction",
+        ),
+        (
+            FedPcaConfig {
+                fraction: 1.5,
+                ..base.clone()
+            },
+            "fraction",
+        ),
+        (
+            FedPcaConfig {
+                local_steps: 0,
+                ..base.clone()
+            },
+            "local_steps",
+        ),
+        (
+            FedPcaConfig {
+                eta: -1.0,
+                ..base.clone()
+            },
+            "eta",
+        ),
+        (
+            FedPcaConfig {
+                rho: 0.0,
+                ..base.clone()
+            },
+            "rho",
+        ),
     ];
     for (cfg, field) in cases {
         match run(&p, &cfg) {
@@ -224,7 +270,10 @@ fn claim_fedpg_matches_centralised_pca() {
         eprintln!("seed {seed}: distance {dist:.4}, F1 fed {f1:.4} vs centralised {f1_cen:.4}");
         assert!(dist < 0.1, "seed {seed}: principal-angle distance {dist}");
         assert!((f1 - f1_cen).abs() <= 0.02, "seed {seed}: F1 {f1} vs {f1_cen}");
-        assert!(f1_cen > 0.7, "the detection problem is not trivial nor hopeless: F1 {f1_cen}");
+        assert!(
+            f1_cen > 0.7,
+            "the detection problem is not trivial nor hopeless: F1 {f1_cen}"
+        );
         assert_eq!(run.upload_floats, 40 * 5);
     }
 }

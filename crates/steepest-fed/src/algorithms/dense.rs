@@ -209,7 +209,9 @@ pub fn w2_gaussian(m1: &[f64], s1: &[f64], m2: &[f64], s2: &[f64]) -> f64 {
     let mid = matmul(&matmul(&r2, s1, n, n, n), &r2, n, n, n);
     let sym: Vec<f64> = (0..n * n).map(|k| 0.5 * (mid[k] + mid[(k % n) * n + k / n])).collect();
     let cross = sqrtm_psd(&sym, n);
-    let tr = (0..n).map(|i| s1[i * n + i] + s2[i * n + i] - 2.0 * cross[i * n + i]).sum::<f64>();
+    let tr = (0..n)
+        .map(|i| s1[i * n + i] + s2[i * n + i] - 2.0 * cross[i * n + i])
+        .sum::<f64>();
     (dm + tr).max(0.0).sqrt()
 }
 

@@ -171,7 +171,10 @@ impl BlrProblem {
                 for i in 0..d {
                     hess[i * d + i] += p * cfg.prior_precision;
                 }
-                let lin: Vec<f64> = super::dense::matmul_tn(&a, &y, n, d, 1).into_iter().map(|v| v / s2).collect();
+                let lin: Vec<f64> = super::dense::matmul_tn(&a, &y, n, d, 1)
+                    .into_iter()
+                    .map(|v| v / s2)
+                    .collect();
                 BlrClient { a, y, hess, lin }
             })
             .collect();
@@ -402,11 +405,19 @@ pub fn run(problem: &BlrProblem, cfg: &FaldConfig) -> Result<FaldRun> {
                     mult[c] = 1;
                 }
                 (0..n)
-                    .map(|c| if mult[c] > 0 { n as f64 / s as f64 * problem.weights[c] } else { 0.0 })
+                    .map(|c| {
+                        if mult[c] > 0 {
+                            n as f64 / s as f64 * problem.weights[c]
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect()
             }
         };
-        let mut locals: Vec<Vec<f64>> = (0..n).map(|c| if mult[c] > 0 { x.clone() } else { Vec::new() }).collect();
+        let mut locals: Vec<Vec<f64>> = (0..n)
+            .map(|c| if mult[c] > 0 { x.clone() } else { Vec::new() })
+            .collect();
         for j in 0..k {
             let step = (round * k + j) as u64;
             let shared: Option<Vec<f64>> = match cfg.noise {
@@ -504,7 +515,13 @@ pub fn sgld(problem: &BlrProblem, eta: f64, steps: usize, burn_in: usize, seed: 
 /// `Q = 2ητ Σ_{j<K} B_j²`, `B_j = Σ_c p_c A_c^j` (correlated); then
 /// `μ = (I − M)⁻¹ m` and `Σ = M Σ M + Q` (solved by doubling). Errors when
 /// the round map is not contracting (`η` too large).
-pub fn stationary(problem: &BlrProblem, eta: f64, k: usize, noise: Noise, temperature: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn stationary(
+    problem: &BlrProblem,
+    eta: f64,
+    k: usize,
+    noise: Noise,
+    temperature: f64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     if !(eta > 0.0 && eta.is_finite()) || k == 0 {
         return Err(Error::Config("fald stationary: need `eta` > 0 and K >= 1".into()));
     }

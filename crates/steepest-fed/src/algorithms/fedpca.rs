@@ -404,7 +404,9 @@ pub fn run(problem: &PcaProblem, cfg: &FedPcaConfig) -> Result<FedPcaRun> {
 pub fn centralised(problem: &PcaProblem, r: usize) -> Result<Vec<f64>> {
     let d = problem.dim;
     if r == 0 || r >= d {
-        return Err(Error::Config("fedpca centralised: `components` must satisfy 1 <= r < dim".into()));
+        return Err(Error::Config(
+            "fedpca centralised: `components` must satisfy 1 <= r < dim".into(),
+        ));
     }
     let total: f64 = (0..problem.clients.len()).map(|i| problem.points(i) as f64).sum();
     let mut c = vec![0.0; d * d];
@@ -474,5 +476,9 @@ pub fn anomaly_f1(problem: &PcaProblem, basis: &[f64], r: usize, quantile: f64) 
             _ => {}
         }
     }
-    Ok(if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fneg) })
+    Ok(if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fneg)
+    })
 }

@@ -3,6 +3,11 @@
 //! Server optimizers are registry optimizers fed the pseudo-gradient
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
+//!
+//! Algorithms on their own problems (not strategies on the logistic-regression
+//! workload): [`fedpca`] (FedPE/FedPG, federated PCA anomaly detection) and
+//! [`fald`] (FA-LD, federated averaging Langevin dynamics on Bayesian linear
+//! regression), with small dense linear algebra in [`dense`].
 
 pub mod cyclic;
 pub mod dense;
