@@ -296,3 +296,26 @@ fn fedpe_also_matches_centralised_pca() {
     let dist = subspace_distance(&run.z, &cen, p.dim, 5);
     assert!(dist < 0.1, "FedPE distance {dist}");
 }
+
+#[test]
+fn fedpe_penalty_gradient_matches_finite_differences() {
+    // U with UᵀU − I having positive entries, so the penalty is active.
+    let (d, r) = (6, 3);
+    let u: Vec<f64> = gaussian(d, r, 7).iter().map(|v| 0.8 * v).collect();
+    let t = [0.3, 0.1, 0.0, 0.1, 0.5, 0.2, 0.0, 0.2, 0.4];
+    let rho = 0.7;
+    assert!(penalty(&u, &t, rho, d, r) > 0.0);
+    let grad = penalty_grad(&u, &t, rho, d, r);
+    for k in 0..d * r {
+        let h = 1e-6;
+        let (mut up, mut dn) = (u.clone(), u.clone());
+        up[k] += h;
+        dn[k] -= h;
+        let fd = (penalty(&up, &t, rho, d, r) - penalty(&dn, &t, rho, d, r)) / (2.0 * h);
+        assert!(
+            (fd - grad[k]).abs() < 1e-5 * (1.0 + grad[k].abs()),
+            "entry {k}: fd {fd} vs {}",
+            grad[k]
+        );
+    }
+}

@@ -22,7 +22,7 @@
 //! - Scheme I: `S` clients drawn *with* replacement with probabilities `p_c`,
 //!   `x = (1/S) Σ_{j} x^{c_j}` (a client drawn twice counts twice);
 //! - Scheme II: `S` clients drawn uniformly *without* replacement,
-//!   `x = Σ_{c∈S} (N/S) p_c x^c`.
+//!   `x = Σ_{c∈S} (N/S) p_c x^c` (weights summing to 1 only in expectation).
 //!
 //! Choices the reachable sources leave open, and what steepest does:
 //! - The noise under partial participation is **not** rescaled: each

@@ -302,6 +302,20 @@ pub fn pca_grad(c: &[f64], u: &[f64], d: usize, r: usize) -> Vec<f64> {
     (0..d * r).map(|k| -4.0 * cu[k] + 2.0 * a[k] + 2.0 * b[k]).collect()
 }
 
+/// FedPE's penalty `P(U) = ⟨T, h(U)⟩ + (ρ/2)‖h(U)‖²_F`, `h(U) = max(0, UᵀU − I)²`.
+pub fn penalty(u: &[f64], t: &[f64], rho: f64, d: usize, r: usize) -> f64 {
+    let (_, h) = h_of(u, d, r);
+    h.iter().zip(t).map(|(hk, tk)| tk * hk + 0.5 * rho * hk * hk).sum()
+}
+
+/// `∇P(U) = U (G + Gᵀ)` with `G = (T + ρh) ⊙ 2 max(0, UᵀU − I)`.
+pub fn penalty_grad(u: &[f64], t: &[f64], rho: f64, d: usize, r: usize) -> Vec<f64> {
+    let (pos, h) = h_of(u, d, r);
+    let gw: Vec<f64> = (0..r * r).map(|k| (t[k] + rho * h[k]) * 2.0 * pos[k]).collect();
+    let sym: Vec<f64> = (0..r * r).map(|k| gw[k] + gw[(k % r) * r + k / r]).collect();
+    matmul(u, &sym, d, r, r)
+}
+
 /// Runs FedPE or FedPG.
 pub fn run(problem: &PcaProblem, cfg: &FedPcaConfig) -> Result<FedPcaRun> {
     let (d, r) = (problem.dim, cfg.components);
@@ -353,11 +367,7 @@ pub fn run(problem: &PcaProblem, cfg: &FedPcaConfig) -> Result<FedPcaRun> {
                 }
                 match cfg.variant {
                     Variant::FedPe => {
-                        let (pos, h) = h_of(&u, d, r);
-                        // d/dW [⟨T,h⟩ + ρ/2‖h‖²] = (T + ρh) ⊙ 2 max(0, W); d/dU ⟨G, UᵀU⟩ = U(G + Gᵀ).
-                        let gw: Vec<f64> = (0..r * r).map(|k| (ts[i][k] + cfg.rho * h[k]) * 2.0 * pos[k]).collect();
-                        let sym: Vec<f64> = (0..r * r).map(|k| gw[k] + gw[(k % r) * r + k / r]).collect();
-                        let pen = matmul(&u, &sym, d, r, r);
+                        let pen = penalty_grad(&u, &ts[i], cfg.rho, d, r);
                         for k in 0..d * r {
                             u[k] -= cfg.eta * (grad[k] + pen[k] / ni);
                         }
