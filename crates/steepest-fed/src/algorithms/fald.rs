@@ -208,7 +208,7 @@ impl BlrProblem {
     }
 
     /// Minibatch estimate of `∇f^c(x)`: `(n_c/b) Σ_{i∈B} ∇ℓ_i + p_c λ x`.
-    fn minibatch_grad(&self, c: usize, x: &[f64], b: usize, rng: &mut Rng) -> Vec<f64> {
+    pub fn minibatch_grad(&self, c: usize, x: &[f64], b: usize, rng: &mut Rng) -> Vec<f64> {
         let cl = &self.clients[c];
         let d = self.dim;
         let n = cl.y.len();
