@@ -3,13 +3,20 @@
 //! Server optimizers are registry optimizers fed the pseudo-gradient
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
-//! [`admm`] (noise-robust ADMM, RERCE-Fed) and [`psofed`] (PSO-Fed under model
-//! poisoning) are not strategies: each runs on its own seeded linear problem.
+//!
+//! Algorithms on their own problems (not strategies on the logistic-regression
+//! workload): [`admm`] (noise-robust ADMM, RERCE-Fed) and [`psofed`] (PSO-Fed
+//! under model poisoning) on seeded linear problems, [`fedpca`] (FedPE/FedPG,
+//! federated PCA anomaly detection), [`fald`] (FA-LD, federated averaging
+//! Langevin dynamics on Bayesian linear regression), with small dense linear
+//! algebra in [`dense`]; [`hyperfl`] has its own runner on a two-layer model.
 
 pub mod admm;
 pub mod cafed;
 pub mod cyclic;
+pub mod dense;
 pub mod dp;
+pub mod fald;
 pub mod fedadagrad;
 pub mod fedadam;
 pub mod fedau;
@@ -17,6 +24,7 @@ pub mod fedavg;
 pub mod fedavgm;
 pub mod fedhyper;
 pub mod fedopt;
+pub mod fedpca;
 pub mod fedprox;
 pub mod fedspeed;
 pub mod fedyogi;
