@@ -4,6 +4,7 @@
 //! `x − x̄` ([`fedopt::FedOpt`]); robust aggregation and DP clipping are
 //! decorators over any strategy ([`robust::Robust`], [`dp::DpFixedClipping`]).
 
+pub mod cdfl;
 pub mod cyclic;
 pub mod dp;
 pub mod fedadagrad;
