@@ -151,17 +151,17 @@ pub trait ClusterEstimator: Send + Sync {
 /// `S` = mean squared distance between pairs of cluster models.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DistanceSoftmax {
-    /// Sharpness β > 0 (default 5).
+    /// Sharpness β > 0 (default 10).
     pub beta: f64,
-    /// Lookahead λ > 0 along the client's update (default 1: the upload).
+    /// Lookahead λ > 0 along the client's update (default 4; 1 = the upload).
     pub lookahead: f64,
 }
 
 impl Default for DistanceSoftmax {
     fn default() -> Self {
         DistanceSoftmax {
-            beta: 5.0,
-            lookahead: 1.0,
+            beta: 10.0,
+            lookahead: 4.0,
         }
     }
 }
@@ -453,6 +453,9 @@ pub struct CdflReport {
     pub per_client: Vec<u64>,
     /// Hash of the server's models (cluster models in order).
     pub model_hash: String,
+    /// The server's models at the horizon (K cluster models; FedAvg: one).
+    #[serde(skip)]
+    pub models: Vec<Model>,
 }
 
 /// A client's accuracy: `Σ_k π_k · acc_k(model)`.
@@ -577,7 +580,8 @@ fn finish(
     server_models: &[Vec<f64>],
 ) -> CdflReport {
     let n = w.spec.clients;
-    let params = w.init().total_numel() as u64;
+    let t0 = w.init();
+    let params = t0.total_numel() as u64;
     let final_acc = (0..n)
         .map(|c| {
             let e = cfg.mixture.epoch(c, cfg.horizon, cfg.seed);
@@ -603,6 +607,10 @@ fn finish(
         last_mixture: t.last_mixture,
         per_client: t.per_client,
         model_hash: format!("{:016x}", model_hash(&h)),
+        models: server_models
+            .iter()
+            .map(|m| unflatten(&t0, m).expect("template shapes"))
+            .collect(),
     }
 }
 
