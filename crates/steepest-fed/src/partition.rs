@@ -433,8 +433,23 @@ mod mixture_tests {
         let a = pure.assign(1, 0, 30, 3);
         assert!(a.iter().all(|&k| k == a[0]));
         assert_eq!(pure.mixture(1, 0, 3)[a[0]], 1.0);
-        assert!(ClusterMixture { clusters: 0, ..m.clone() }.validate().is_err());
-        assert!(ClusterMixture { shift_rate: -1.0, ..m.clone() }.validate().is_err());
-        assert!(ClusterMixture { concentration: f64::NAN, ..m }.validate().is_err());
+        assert!(ClusterMixture {
+            clusters: 0,
+            ..m.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(ClusterMixture {
+            shift_rate: -1.0,
+            ..m.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(ClusterMixture {
+            concentration: f64::NAN,
+            ..m
+        }
+        .validate()
+        .is_err());
     }
 }

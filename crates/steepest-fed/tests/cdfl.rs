@@ -149,7 +149,9 @@ fn estimator_returns_a_probability_vector() {
     };
     assert_eq!(DistanceSoftmax::default().estimate(&inp).unwrap(), vec![1.0 / 3.0; 3]);
     // Equidistant: the corners of a simplex (unit vectors), upload on e_1.
-    let corners: Vec<Vec<f64>> = (0..4).map(|i| (0..4).map(|j| f64::from(u8::from(i == j))).collect()).collect();
+    let corners: Vec<Vec<f64>> = (0..4)
+        .map(|i| (0..4).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
     let e = DistanceSoftmax {
         beta: 5.0,
         lookahead: 1.0,
@@ -184,7 +186,12 @@ fn pure_run() -> (Vec<(usize, f64, bool)>, Vec<Vec<f64>>) {
     let cfg = config(40, 4, 40.0, 1, pure);
     let rep = run_cdfl(&w, &cfg, est()).unwrap();
     let acc: Vec<Vec<f64>> = (0..4)
-        .map(|truth| rep.models.iter().map(|m| w.evaluate_rotated(m, truth).accuracy).collect())
+        .map(|truth| {
+            rep.models
+                .iter()
+                .map(|m| w.evaluate_rotated(m, truth).accuracy)
+                .collect()
+        })
         .collect();
     let mut out = Vec::new();
     for c in 0..40 {
@@ -220,7 +227,10 @@ fn pure_clients_get_at_least_0_9_on_one_model() {
 fn pure_clients_weight_the_model_of_their_cluster() {
     let (out, acc) = pure_run();
     let wrong: Vec<_> = out.iter().filter(|o| !o.2).collect();
-    assert!(wrong.is_empty(), "clients on a model that does not serve their cluster: {wrong:?}; {acc:?}");
+    assert!(
+        wrong.is_empty(),
+        "clients on a model that does not serve their cluster: {wrong:?}; {acc:?}"
+    );
 }
 
 #[test]
@@ -288,7 +298,10 @@ fn deterministic_for_a_seed() {
     let mut other = cfg.clone();
     other.seed = 3;
     assert_ne!(run_cdfl(&w, &other, est()).unwrap().model_hash, a.model_hash);
-    assert_eq!(run_ifca(&w, &cfg).unwrap().model_hash, run_ifca(&w, &cfg).unwrap().model_hash);
+    assert_eq!(
+        run_ifca(&w, &cfg).unwrap().model_hash,
+        run_ifca(&w, &cfg).unwrap().model_hash
+    );
 }
 
 /// Notes §11 (d), on logistic regression (20 features, 10 classes) instead of
@@ -329,4 +342,22 @@ fn claim_cdfl_beats_fedavg_with_one_model_down() {
         assert_eq!(cd.uplink_bytes, ifca.uplink_bytes);
         assert_eq!(cd.downlink_bytes, cd.uploads * 210 * 8);
     }
+}
+
+/// `steepest fed cdfl` prints a JSON summary per method; bad options are errors.
+#[test]
+fn cli_prints_a_json_summary() {
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let out = steepest_fed::cli::run(&args("cdfl --method all --clients 6 --horizon 4 --seed 1")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["method"], "cdfl");
+    assert_eq!(
+        runs[2]["downlink_models"].as_u64().unwrap(),
+        4 * runs[2]["uploads"].as_u64().unwrap()
+    );
+    assert!(steepest_fed::cli::run(&args("cdfl --method nope --clients 6 --horizon 4")).is_err());
+    assert!(steepest_fed::cli::run(&args("cdfl --clusters 0 --clients 6")).is_err());
+    assert!(steepest_fed::cli::run(&args("cdfl --horizon -1 --clients 6")).is_err());
 }

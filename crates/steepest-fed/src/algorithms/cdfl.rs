@@ -99,7 +99,9 @@ impl Arrivals {
             )));
         }
         if let Some(r) = self.rates.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
-            return Err(Error::Config(format!("arrivals: rates must be finite and > 0, got {r}")));
+            return Err(Error::Config(format!(
+                "arrivals: rates must be finite and > 0, got {r}"
+            )));
         }
         Ok(())
     }
@@ -270,7 +272,9 @@ impl CdflServer {
             return Err(Error::Config("cdfl: clients must be ≥ 1".into()));
         }
         if !(server_lr > 0.0 && server_lr.is_finite()) {
-            return Err(Error::Config(format!("cdfl: server_lr must be finite and > 0, got {server_lr}")));
+            return Err(Error::Config(format!(
+                "cdfl: server_lr must be finite and > 0, got {server_lr}"
+            )));
         }
         if !(init_noise >= 0.0 && init_noise.is_finite()) {
             return Err(Error::Config(format!(
@@ -329,11 +333,15 @@ impl CdflServer {
                 .zip(self.template.iter())
                 .all(|(a, b)| a.name == b.name && a.shape == b.shape);
         if !same {
-            return Err(Error::Rejected(format!("cdfl: client {client} uploaded a model of other shapes")));
+            return Err(Error::Rejected(format!(
+                "cdfl: client {client} uploaded a model of other shapes"
+            )));
         }
         let up = flatten(model);
         if up.iter().any(|x| !x.is_finite()) {
-            return Err(Error::Rejected(format!("cdfl: client {client} uploaded non-finite values")));
+            return Err(Error::Rejected(format!(
+                "cdfl: client {client} uploaded non-finite values"
+            )));
         }
         let k = self.clusters.len();
         let alpha = self.estimator.estimate(&EstimateInput {
@@ -384,8 +392,7 @@ impl CdflServer {
 
     /// Restores what [`CdflServer::state_bytes`] wrote (sizes must match).
     pub fn load_state_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        let s: ServerState =
-            serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("cdfl state: {e}")))?;
+        let s: ServerState = serde_json::from_slice(bytes).map_err(|e| Error::Config(format!("cdfl state: {e}")))?;
         let p = self.sent[0].len();
         let fits = s.clusters.len() == self.clusters.len()
             && s.sent.len() == self.sent.len()
@@ -473,7 +480,10 @@ fn validate(w: &LogReg, cfg: &CdflConfig) -> Result<()> {
     cfg.arrivals.validate(n)?;
     cfg.mixture.validate()?;
     if !(cfg.horizon > 0.0 && cfg.horizon.is_finite()) {
-        return Err(Error::Config(format!("cdfl: horizon must be finite and > 0, got {}", cfg.horizon)));
+        return Err(Error::Config(format!(
+            "cdfl: horizon must be finite and > 0, got {}",
+            cfg.horizon
+        )));
     }
     if cfg.clusters == 0 {
         return Err(Error::Config("cdfl: clusters must be ≥ 1".into()));
@@ -591,7 +601,8 @@ fn finish(
         / n as f64;
     let mut h = Model::new();
     for (k, m) in server_models.iter().enumerate() {
-        h.push(format!("cluster{k}"), &[m.len()], m.clone()).expect("flat shape");
+        h.push(format!("cluster{k}"), &[m.len()], m.clone())
+            .expect("flat shape");
     }
     CdflReport {
         method: method.into(),
@@ -686,11 +697,19 @@ pub fn run_ifca(w: &LogReg, cfg: &CdflConfig) -> Result<CdflReport> {
     let k = cfg.clusters as u64;
     let t = event_loop(w, cfg, |c, data, _held, arrival| {
         let mut all = Vec::new();
-        data.batch_into(&mut Rng::stream(cfg.seed, Purpose::Train, c as u64, u64::MAX), 0, &mut all);
+        data.batch_into(
+            &mut Rng::stream(cfg.seed, Purpose::Train, c as u64, u64::MAX),
+            0,
+            &mut all,
+        );
         let mut best = (f64::INFINITY, 0usize);
         for (j, th) in clusters.iter().enumerate() {
             let m = unflatten(&template, th)?;
-            let loss = if all.is_empty() { 0.0 } else { data.loss_grad(&m, &all)?.0 };
+            let loss = if all.is_empty() {
+                0.0
+            } else {
+                data.loss_grad(&m, &all)?.0
+            };
             if loss < best.0 {
                 best = (loss, j);
             }
