@@ -15,6 +15,9 @@
 //! - [`attack`]: poisoning clients (sign flip, scaling, Gaussian).
 //! - [`asynch`]: asynchronous clients with shifted-exponential compute delays
 //!   on simulated time, buffered aggregation (FedBuff / FedAST's update).
+//! - [`algorithms::cdfl`]: client-driven FL (asynchronous client-triggered
+//!   uploads, K cluster models, one customised model back), with async FedAvg
+//!   and IFCA-style baselines on the same Poisson arrivals.
 //!
 //! Every sum over clients runs in increasing client id, so a result never
 //! depends on arrival order or thread scheduling.
