@@ -16,6 +16,10 @@
 //!     [--selected 4] [--rho 1] [--noise-var 6.25e-4] [--iters 300] [--runs 10] [--seed 0]
 //! steepest fed psofed [--shared 4] [--features 200] [--clients 100] [--selected 4] [--mu 0.4]
 //!     [--byzantine 20] [--attack-prob 0.5] [--attack-var 0.25] [--iters 2000] [--runs 5] [--seed 0]
+//! steepest fed cdfl [--method cdfl|fedavg|ifca|all] [--clients 40] [--clusters 4] [--horizon 40]
+//!     [--rate 1] [--shift-rate 0.02] [--concentration 0.3] [--beta 10] [--lookahead 4]
+//!     [--server-lr 1] [--init-noise 0.01] [--samples-per-client 100] [--local-steps 20]
+//!     [--batch 16] [--optimizer sgd] [--hyper JSON] [--seed 0]   (prints a JSON summary)
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,7 +40,9 @@ const USAGE: &str = "usage: steepest fed sim [--strategy NAME] [--clients N] [--
 steepest fed tokens --clients N --out FILE\n       \
 steepest fed serve --port P --tokens FILE [--state-dir DIR] [--round-timeout-ms T] [sim options]\n       \
 steepest fed client --server 127.0.0.1:P --id K --token T [workload options]\n       \
-steepest fed strategies";
+steepest fed strategies\n       \
+steepest fed cdfl [--method cdfl|fedavg|ifca|all] [--clients N] [--clusters K] [--horizon T] [--rate R] \
+[--shift-rate S] [--concentration A] [--beta B] [--lookahead L] [--server-lr E] [--init-noise N] [--seed S]";
 
 /// Runs `steepest fed ARGS…`; returns the text to print.
 pub fn run(args: &[String]) -> Result<String> {
@@ -48,6 +54,7 @@ pub fn run(args: &[String]) -> Result<String> {
         Some("tokens") => tokens_cmd(&args[1..]),
         Some("admm") => admm_cmd(&args[1..]),
         Some("psofed") => psofed_cmd(&args[1..]),
+        Some("cdfl") => cdfl_cmd(&args[1..]),
         _ => Err(Error::Config(USAGE.into())),
     }
 }
@@ -108,6 +115,16 @@ fn parse_kv(args: &[String]) -> Result<(Kv, BTreeMap<String, f64>)> {
         "id",
         "token",
         "out",
+        "method",
+        "clusters",
+        "horizon",
+        "rate",
+        "shift-rate",
+        "concentration",
+        "beta",
+        "lookahead",
+        "server-lr",
+        "init-noise",
     ];
     if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(Error::Config(format!("unknown option --{k}\n{USAGE}")));
@@ -452,4 +469,68 @@ fn psofed_cmd(args: &[String]) -> Result<String> {
         "pso-fed"
     };
     curve_json(name, "test_mse", &curve, psofed::steady_state_db(&curve, 500))
+/// `steepest fed cdfl …`: client-driven FL ([`algorithms::cdfl`]) and its
+/// baselines on the same Poisson arrivals; prints a JSON summary.
+fn cdfl_cmd(args: &[String]) -> Result<String> {
+    use crate::algorithms::cdfl::{self, Arrivals, CdflConfig, DistanceSoftmax};
+    let (kv, _) = parse_kv(args)?;
+    let clients: usize = num(&kv, "clients", 40)?;
+    let seed: u64 = num(&kv, "seed", 0)?;
+    let clusters: usize = num(&kv, "clusters", 4)?;
+    let w = LogReg::new(
+        LogRegSpec {
+            clients,
+            samples_per_client: num(&kv, "samples-per-client", 100)?,
+            test: 1000,
+            ..LogRegSpec::default()
+        },
+        seed,
+    )?;
+    let cfg = CdflConfig {
+        clusters,
+        server_lr: num(&kv, "server-lr", 1.0)?,
+        init_noise: num(&kv, "init-noise", 0.01)?,
+        horizon: num(&kv, "horizon", 40.0)?,
+        seed,
+        client: ClientConfig {
+            optimizer: kv.get("optimizer").cloned().unwrap_or_else(|| "sgd".into()),
+            hyper: parse_hyper(kv.get("hyper").map_or(r#"{"lr": 0.1}"#, String::as_str))?,
+            local_steps: num(&kv, "local-steps", 20)?,
+            batch: num(&kv, "batch", 16)?,
+            prox_mu: 0.0,
+        },
+        arrivals: Arrivals::uniform(clients, num(&kv, "rate", 1.0)?),
+        mixture: crate::partition::ClusterMixture {
+            clusters,
+            shift_rate: num(&kv, "shift-rate", 0.02)?,
+            concentration: num(&kv, "concentration", 0.3)?,
+        },
+    };
+    let est = DistanceSoftmax {
+        beta: num(&kv, "beta", DistanceSoftmax::default().beta)?,
+        lookahead: num(&kv, "lookahead", DistanceSoftmax::default().lookahead)?,
+    };
+    let method = kv.get("method").map_or("cdfl", String::as_str);
+    let mut runs = Vec::new();
+    for m in ["cdfl", "fedavg", "ifca"] {
+        if method != m && method != "all" {
+            continue;
+        }
+        let mut r = match m {
+            "cdfl" => cdfl::run_cdfl(&w, &cfg, Box::new(est))?,
+            "fedavg" => cdfl::run_fedavg(&w, &cfg)?,
+            _ => cdfl::run_ifca(&w, &cfg)?,
+        };
+        r.estimates.clear();
+        r.last_mixture.clear();
+        r.per_client.clear();
+        runs.push(r);
+    }
+    if runs.is_empty() {
+        return Err(Error::Config(format!(
+            "--method {method}: expected cdfl, fedavg, ifca or all"
+        )));
+    }
+    let text = serde_json::to_string_pretty(&runs).map_err(|e| Error::Io(e.to_string()))?;
+    Ok(text + "\n")
 }

@@ -21,6 +21,9 @@
 //!   on simulated time, buffered aggregation (FedBuff / FedAST's update).
 //! - [`fedast`]: FedAST, several models trained at once asynchronously, and
 //!   its synchronous baseline Sync-ST.
+//! - [`algorithms::cdfl`]: client-driven FL (asynchronous client-triggered
+//!   uploads, K cluster models, one customised model back), with async FedAvg
+//!   and IFCA-style baselines on the same Poisson arrivals.
 //!
 //! Every sum over clients runs in increasing client id, so a result never
 //! depends on arrival order or thread scheduling.

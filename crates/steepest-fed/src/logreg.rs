@@ -192,6 +192,58 @@ impl LogReg {
         })
     }
 
+    /// One client's data with each of its samples seen through a cluster's
+    /// feature permutation ([`ClusterShift::permutation`]): `clusters[i]` is
+    /// the cluster of the client's `i`-th sample (the mixtures of
+    /// [`crate::partition::ClusterMixture`], used by client-driven FL).
+    pub fn client_data_rotated(&self, client: usize, clusters: &[usize]) -> Result<ClientData<'_>> {
+        let rows = self
+            .parts
+            .get(client)
+            .ok_or_else(|| Error::Config(format!("no client {client}")))?;
+        if clusters.len() != rows.len() {
+            return Err(Error::Config(format!(
+                "client {client} has {} samples but {} cluster labels",
+                rows.len(),
+                clusters.len()
+            )));
+        }
+        let d = self.spec.features;
+        let k = clusters.iter().copied().max().map_or(1, |m| m + 1);
+        let sh = ClusterShift {
+            clusters: k,
+            switch_prob: 0.0,
+        };
+        let perms: Vec<Vec<usize>> = (0..k).map(|c| sh.permutation(c, d, self.seed)).collect();
+        let mut lx = Vec::with_capacity(rows.len() * d);
+        for (&i, &c) in rows.iter().zip(clusters) {
+            lx.extend(perms[c].iter().map(|&j| self.x[i * d + j]));
+        }
+        Ok(ClientData {
+            w: self,
+            x: Cow::Owned(lx),
+            y: Cow::Owned(rows.iter().map(|&i| self.y[i]).collect()),
+            rows: Cow::Owned((0..rows.len()).collect()),
+        })
+    }
+
+    /// Test loss and accuracy with the test set seen through cluster `k`'s
+    /// feature permutation ([`ClusterShift::permutation`]; `k = 0`: as is).
+    pub fn evaluate_rotated(&self, model: &Model, k: usize) -> Evaluation {
+        let d = self.spec.features;
+        let sh = ClusterShift {
+            clusters: k + 1,
+            switch_prob: 0.0,
+        };
+        let perm = sh.permutation(k, d, self.seed);
+        let tx: Vec<f64> = self
+            .test_x
+            .chunks(d)
+            .flat_map(|row| perm.iter().map(|&j| row[j]).collect::<Vec<_>>())
+            .collect();
+        self.evaluate_on(model, &tx)
+    }
+
     /// One client's local training.
     pub fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
         let data = self

@@ -318,3 +318,138 @@ mod shift_tests {
         assert_eq!(ClusterShift::parse("shift:2:0.5").unwrap().clusters, 2);
     }
 }
+
+/// A time-varying *mixture* of clusters per client (client-driven FL,
+/// [`crate::algorithms::cdfl`]), on continuous simulated time: the clusters
+/// are [`ClusterShift`]'s feature permutations (`permutation(k, d, seed)`);
+/// client `c`'s data at time `t` follows a mixture `π_c(e) ∈ Δ_K`, where the
+/// epoch `e` counts the shifts of `c` in `(0, t]`, a Poisson process of rate
+/// `shift_rate` (gaps drawn from the stream `(seed, Arrival, c, 1)`). At every
+/// epoch the client draws a new mixture from `(seed, Arrival, c, 2 + 2e)`:
+/// `concentration == 0` gives a pure cluster (`π = e_k`, `k` uniform);
+/// `concentration > 0` gives `π ~ Dir(concentration · 1_K)`; then each of its
+/// samples is assigned a cluster `~ π` from `(seed, Arrival, c, 3 + 2e)`.
+/// (Stream `(seed, Arrival, c, 0)` is left to the client's arrival process.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterMixture {
+    /// Number of clusters K ≥ 1.
+    pub clusters: usize,
+    /// Shifts per unit of simulated time, per client (≥ 0; 0 = never).
+    pub shift_rate: f64,
+    /// Dirichlet concentration of a client's mixture (0 = one pure cluster).
+    pub concentration: f64,
+}
+
+impl ClusterMixture {
+    /// Checks the fields (errors name the field).
+    pub fn validate(&self) -> Result<()> {
+        if self.clusters == 0 {
+            return Err(Error::Config("mixture: clusters must be ≥ 1".into()));
+        }
+        if !(self.shift_rate >= 0.0 && self.shift_rate.is_finite()) {
+            return Err(Error::Config(format!(
+                "mixture: shift_rate must be finite and ≥ 0, got {}",
+                self.shift_rate
+            )));
+        }
+        if !(self.concentration >= 0.0 && self.concentration.is_finite()) {
+            return Err(Error::Config(format!(
+                "mixture: concentration must be finite and ≥ 0, got {}",
+                self.concentration
+            )));
+        }
+        Ok(())
+    }
+
+    /// The epoch of `client` at time `t` (shifts in `(0, t]`).
+    pub fn epoch(&self, client: usize, t: f64, seed: u64) -> u64 {
+        if self.shift_rate <= 0.0 {
+            return 0;
+        }
+        let mut r = Rng::stream(seed, Purpose::Arrival, client as u64, 1);
+        let (mut at, mut e) = (r.exponential(1.0 / self.shift_rate), 0u64);
+        while at <= t {
+            e += 1;
+            at += r.exponential(1.0 / self.shift_rate);
+        }
+        e
+    }
+
+    /// The mixture of `client` in `epoch` (a probability vector of length K).
+    pub fn mixture(&self, client: usize, epoch: u64, seed: u64) -> Vec<f64> {
+        let k = self.clusters;
+        let mut r = Rng::stream(seed, Purpose::Arrival, client as u64, 2 + 2 * epoch);
+        if self.concentration == 0.0 || k == 1 {
+            let mut p = vec![0.0; k];
+            p[r.below(k)] = 1.0;
+            return p;
+        }
+        r.dirichlet(self.concentration, k)
+    }
+
+    /// The cluster of each of the client's `n` samples in `epoch`.
+    pub fn assign(&self, client: usize, epoch: u64, n: usize, seed: u64) -> Vec<usize> {
+        let p = self.mixture(client, epoch, seed);
+        let mut r = Rng::stream(seed, Purpose::Arrival, client as u64, 3 + 2 * epoch);
+        (0..n)
+            .map(|_| {
+                let u = r.uniform();
+                let mut cum = 0.0;
+                for (k, &pk) in p.iter().enumerate() {
+                    cum += pk;
+                    if u < cum {
+                        return k;
+                    }
+                }
+                // Rounding: the last cluster with positive weight.
+                p.iter().rposition(|&x| x > 0.0).unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod mixture_tests {
+    use super::*;
+
+    #[test]
+    fn mixtures_are_seeded_and_shift_at_the_rate() {
+        let m = ClusterMixture {
+            clusters: 4,
+            shift_rate: 0.5,
+            concentration: 0.3,
+        };
+        m.validate().unwrap();
+        let shifts: u64 = (0..200).map(|c| m.epoch(c, 100.0, 3)).sum();
+        let rate = shifts as f64 / (200.0 * 100.0);
+        assert!((rate - 0.5).abs() < 0.03, "shift rate {rate}");
+        let p = m.mixture(7, 2, 3);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12 && p.len() == 4);
+        assert_eq!(m.assign(7, 2, 50, 3), m.assign(7, 2, 50, 3));
+        let pure = ClusterMixture {
+            concentration: 0.0,
+            ..m.clone()
+        };
+        let a = pure.assign(1, 0, 30, 3);
+        assert!(a.iter().all(|&k| k == a[0]));
+        assert_eq!(pure.mixture(1, 0, 3)[a[0]], 1.0);
+        assert!(ClusterMixture {
+            clusters: 0,
+            ..m.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(ClusterMixture {
+            shift_rate: -1.0,
+            ..m.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(ClusterMixture {
+            concentration: f64::NAN,
+            ..m
+        }
+        .validate()
+        .is_err());
+    }
+}

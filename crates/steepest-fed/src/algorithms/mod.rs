@@ -13,6 +13,7 @@
 
 pub mod admm;
 pub mod cafed;
+pub mod cdfl;
 pub mod cyclic;
 pub mod dense;
 pub mod dp;
