@@ -469,6 +469,8 @@ fn psofed_cmd(args: &[String]) -> Result<String> {
         "pso-fed"
     };
     curve_json(name, "test_mse", &curve, psofed::steady_state_db(&curve, 500))
+}
+
 /// `steepest fed cdfl …`: client-driven FL ([`algorithms::cdfl`]) and its
 /// baselines on the same Poisson arrivals; prints a JSON summary.
 fn cdfl_cmd(args: &[String]) -> Result<String> {
