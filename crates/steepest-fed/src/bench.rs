@@ -25,7 +25,7 @@ use crate::attack::{malicious_set, Attack};
 use crate::logreg::{LogReg, LogRegSpec};
 use crate::participation::Participation;
 use crate::partition::Partition;
-use crate::sim::{self, SimConfig, SimReport};
+use crate::sim::{SimConfig, SimReport};
 use crate::strategy::{ClientConfig, Sampling};
 use crate::{Error, Result};
 
@@ -82,6 +82,12 @@ pub fn strategies() -> Vec<Entry> {
         ("fedyogi η=0.1", "fedyogi", vec![("server_lr", 0.1)]),
         ("fedadagrad η=0.1", "fedadagrad", vec![("server_lr", 0.1)]),
         ("fedau", "fedau", vec![]),
+        ("ca-fed", "ca-fed", vec![]),
+        ("fedspeed", "fedspeed", vec![]),
+        ("fedhyper-g", "fedhyper-g", vec![]),
+        ("fedhyper-gm", "fedhyper-gm", vec![]),
+        ("fedhyper-full", "fedhyper-full", vec![]),
+        ("mci random keep=0.5", "mci", vec![("keep", 0.5)]),
         ("ferret K=64", "ferret", vec![("k", 64.0), ("server_lr", 0.0)]),
         ("median", "median", vec![]),
         ("trimmed-mean β=0.2", "trimmed-mean", vec![("beta", 0.2)]),
@@ -249,7 +255,7 @@ fn one_run(
         dropout: 0.0,
         attack: attack.map(|a| (a, malicious_set(cfg.clients, cfg.malicious, seed))),
     };
-    let r = sim::run(w, &mut s, &Participation::UniformK { k: cfg.per_round }, &sc)?;
+    let r = algorithms::simulate(name, &o, w, &mut s, &Participation::UniformK { k: cfg.per_round }, &sc)?;
     Ok((r, s.uplink_values()))
 }
 

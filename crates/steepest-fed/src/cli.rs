@@ -28,7 +28,7 @@ use crate::attack::{malicious_set, Attack};
 use crate::logreg::{LogReg, LogRegSpec};
 use crate::participation::Participation;
 use crate::partition::{ClusterShift, Partition};
-use crate::sim::{self, SimConfig};
+use crate::sim::SimConfig;
 use crate::strategy::{parse_hyper, ClientConfig, Sampling};
 use crate::{algorithms, Error, Result};
 
@@ -198,27 +198,8 @@ fn sim_cmd(args: &[String]) -> Result<String> {
     if cfg.threads == Some(0) {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
-    let report = if kv.get("strategy").is_some_and(|s| s == "fedspeed") {
-        let clients = algorithms::fedspeed::FedSpeedClients::new(&workload);
-        sim::run(&clients, &mut strategy, &participation, &cfg)?
-    } else if kv
-        .get("strategy")
-        .is_some_and(|s| s == "fedhyper-cl" || s == "fedhyper-full")
-    {
-        let clients = algorithms::fedhyper::FedHyperClients::new(&workload);
-        sim::run(&clients, &mut strategy, &participation, &cfg)?
-    } else if kv.get("strategy").map(String::as_str) == Some("mci") {
-        // MCI's clients rebuild their reduction masks from the same spec.
-        let spec = algorithms::mci::spec_from_opts(&opts)?;
-        sim::run(
-            &algorithms::mci::MciClient::new(&workload, spec)?,
-            &mut strategy,
-            &participation,
-            &cfg,
-        )?
-    } else {
-        sim::run(&workload, &mut strategy, &participation, &cfg)?
-    };
+    let name = kv.get("strategy").map_or("fedavg", String::as_str);
+    let report = algorithms::simulate(name, &opts, &workload, &mut strategy, &participation, &cfg)?;
     if let Some(path) = kv.get("json") {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Io(e.to_string()))?;
         std::fs::write(path, text).map_err(|e| Error::Io(format!("{path}: {e}")))?;

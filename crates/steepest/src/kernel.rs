@@ -103,7 +103,7 @@ pub fn zip_chunks<F, const N: usize>(
 /// `addr` is on one, or is not even aligned to `F`).
 fn align_head<F>(addr: usize) -> usize {
     let size = std::mem::size_of::<F>();
-    if size == 0 || addr % size != 0 {
+    if size == 0 || !addr.is_multiple_of(size) {
         return 0;
     }
     ((64 - addr % 64) % 64) / size
@@ -196,7 +196,7 @@ mod tests {
             starts.sort_unstable();
             assert_eq!(starts[0], 0);
             assert!(
-                starts[1..].iter().all(|&i| (base + 4 * i) % 64 == 0),
+                starts[1..].iter().all(|&i| (base + 4 * i).is_multiple_of(64)),
                 "offset {off}: {starts:?}"
             );
         }

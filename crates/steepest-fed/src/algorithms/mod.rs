@@ -43,6 +43,9 @@ pub use fedavg::FedAvg;
 pub use fedopt::{FedOpt, RegistryServerOpt, ServerOptimizer};
 pub use robust::{Robust, RobustRule};
 
+use crate::logreg::LogReg;
+use crate::participation::Participation;
+use crate::sim::{self, SimConfig, SimReport};
 use crate::strategy::{ClientConfig, Sampling, Strategy};
 use crate::{Error, Result};
 
@@ -211,4 +214,33 @@ pub fn build(
             )))
         }
     })
+}
+
+/// Simulates strategy `name` (built by [`build`] with the same `opts`) on the
+/// logistic-regression workload, with the client side it needs: FedSpeed's
+/// clients keep their correction state ([`fedspeed::FedSpeedClients`]),
+/// FedHyper-CL/FULL adapt their local rate ([`fedhyper::FedHyperClients`]),
+/// MCI's clients rebuild their reduction masks ([`mci::MciClient`]); every
+/// other strategy's clients are plain [`LogReg`] clients.
+pub fn simulate(
+    name: &str,
+    opts: &std::collections::BTreeMap<String, f64>,
+    workload: &LogReg,
+    strategy: &mut dyn Strategy,
+    participation: &Participation,
+    cfg: &SimConfig,
+) -> Result<SimReport> {
+    match name {
+        "fedspeed" => sim::run(&fedspeed::FedSpeedClients::new(workload), strategy, participation, cfg),
+        "fedhyper-cl" | "fedhyper-full" => {
+            sim::run(&fedhyper::FedHyperClients::new(workload), strategy, participation, cfg)
+        }
+        "mci" => sim::run(
+            &mci::MciClient::new(workload, mci::spec_from_opts(opts)?)?,
+            strategy,
+            participation,
+            cfg,
+        ),
+        _ => sim::run(workload, strategy, participation, cfg),
+    }
 }
