@@ -11,6 +11,7 @@
 //! steepest fed tokens --clients N --out tokens.txt
 //! steepest fed serve --port 7878 --tokens tokens.txt [--state-dir DIR] [--round-timeout-ms T] [sim options]
 //! steepest fed client --server 127.0.0.1:7878 --id K --token T [workload options, same as the server's]
+//!     [--strategy NAME --opt KEY=VALUE… as the server's, for strategies with their own client side]
 //! steepest fed strategies
 //! steepest fed admm [--variant continual|non-continual|standard] [--dim 32] [--clients 50] [--samples 12:22]
 //!     [--selected 4] [--rho 1] [--noise-var 6.25e-4] [--iters 300] [--runs 10] [--seed 0]
@@ -306,7 +307,7 @@ fn serve_cmd(args: &[String]) -> Result<String> {
 
 /// `steepest fed client --server 127.0.0.1:P --id N --token T [workload options as for serve]`.
 fn client_cmd(args: &[String]) -> Result<String> {
-    let (kv, _) = parse_kv(args)?;
+    let (kv, opts) = parse_kv(args)?;
     let w = workload(&kv)?;
     let addr = kv
         .get("server")
@@ -321,15 +322,21 @@ fn client_cmd(args: &[String]) -> Result<String> {
     let token = kv
         .get("token")
         .ok_or_else(|| Error::Config("client: --token is required".into()))?;
-    let rounds = crate::net::run_client(
-        addr,
-        id,
-        token,
-        &w,
-        num(&kv, "seed", 0)?,
-        std::time::Duration::from_millis(20),
-        std::time::Duration::from_secs(60),
-    )?;
+    let seed = num(&kv, "seed", 0)?;
+    // the client side of the server's strategy (plain local training unless
+    // the strategy needs more: FedSpeed, FedHyper-CL/FULL, MCI)
+    let name = kv.get("strategy").map_or("fedavg", String::as_str);
+    let rounds = algorithms::with_client_side(name, &opts, &w, |cw| {
+        crate::net::run_client(
+            addr,
+            id,
+            token,
+            cw,
+            seed,
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_secs(60),
+        )
+    })?;
     Ok(format!("client {id}: trained {rounds} rounds\n"))
 }
 

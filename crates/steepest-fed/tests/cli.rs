@@ -56,16 +56,16 @@ fn bad_arguments_are_errors_not_panics() {
     assert!(run(&args("strategies")).unwrap().contains("fedau"));
 }
 
-#[test]
-fn serve_and_clients_over_the_cli_match_sim() {
-    let dir = std::env::temp_dir().join(format!("steepest-fed-cli-net-{}", std::process::id()));
+/// Serves `strat` to 8 CLI clients (which pass `client_strat` for the
+/// strategy's client side) and compares the final model's hash with `fed sim`.
+fn serve_and_compare(strat: &str, client_strat: &str, port_offset: u16) {
+    let dir = std::env::temp_dir().join(format!("steepest-fed-cli-net-{}-{port_offset}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let toks = dir.join("tokens.txt");
     run(&args(&format!("tokens --clients 8 --out {}", toks.display()))).unwrap();
     let text = std::fs::read_to_string(&toks).unwrap();
-    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let port = 20_000 + (std::process::id() % 20_000) as u16 + port_offset;
     let common = "--clients 8 --samples-per-client 30 --partition dirichlet:0.5 --seed 4";
-    let strat = "--strategy fedavgm --opt momentum=0.5 --participation bernoulli:0.7 --fraction 0.5 --rounds 4";
     let serve = {
         let a = args(&format!(
             "serve --port {port} --tokens {} {common} {strat} --round-timeout-ms 20000",
@@ -78,7 +78,7 @@ fn serve_and_clients_over_the_cli_match_sim() {
         .map(|l| {
             let (id, tok) = l.split_once(' ').unwrap();
             let a = args(&format!(
-                "client --server 127.0.0.1:{port} --id {id} --token {tok} {common}"
+                "client --server 127.0.0.1:{port} --id {id} --token {tok} {common} {client_strat}"
             ));
             std::thread::spawn(move || run(&a))
         })
@@ -89,6 +89,36 @@ fn serve_and_clients_over_the_cli_match_sim() {
     }
     let sim = run(&args(&format!("sim {common} {strat} --eval-every 0"))).unwrap();
     let hash = |s: &str| s.rsplit("model ").next().unwrap().trim().to_string();
-    assert_eq!(hash(&served), hash(&sim), "served:\n{served}\nsim:\n{sim}");
+    assert_eq!(hash(&served), hash(&sim), "{strat}\nserved:\n{served}\nsim:\n{sim}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn serve_and_clients_over_the_cli_match_sim() {
+    serve_and_compare(
+        "--strategy fedavgm --opt momentum=0.5 --participation bernoulli:0.7 --fraction 0.5 --rounds 4",
+        "",
+        0,
+    );
+}
+
+/// Strategies with their own client side (FedSpeed's correction state,
+/// FedHyper-FULL's local rate, MCI's masks) give the simulator's model over
+/// the network too, when the clients are told the strategy.
+#[test]
+fn strategies_with_a_client_side_match_sim_over_the_network() {
+    for (i, s) in [
+        "--strategy fedspeed --opt clients=8",
+        "--strategy fedhyper-full",
+        "--strategy mci --opt keep=0.5",
+    ]
+    .iter()
+    .enumerate()
+    {
+        serve_and_compare(
+            &format!("{s} --participation all --fraction 0.5 --rounds 3"),
+            s,
+            100 + i as u16,
+        );
+    }
 }

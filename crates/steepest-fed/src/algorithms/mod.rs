@@ -45,7 +45,7 @@ pub use robust::{Robust, RobustRule};
 
 use crate::logreg::LogReg;
 use crate::participation::Participation;
-use crate::sim::{self, SimConfig, SimReport};
+use crate::sim::{self, SimConfig, SimReport, Workload};
 use crate::strategy::{ClientConfig, Sampling, Strategy};
 use crate::{Error, Result};
 
@@ -216,12 +216,30 @@ pub fn build(
     })
 }
 
-/// Simulates strategy `name` (built by [`build`] with the same `opts`) on the
-/// logistic-regression workload, with the client side it needs: FedSpeed's
+/// Runs `f` with the client side strategy `name` needs (built by [`build`]
+/// with the same `opts`) over the logistic-regression workload: FedSpeed's
 /// clients keep their correction state ([`fedspeed::FedSpeedClients`]),
 /// FedHyper-CL/FULL adapt their local rate ([`fedhyper::FedHyperClients`]),
 /// MCI's clients rebuild their reduction masks ([`mci::MciClient`]); every
-/// other strategy's clients are plain [`LogReg`] clients.
+/// other strategy's clients are plain [`LogReg`] clients. The simulator
+/// ([`simulate`]) and a networked client (`steepest fed client --strategy …`)
+/// both go through here, so they train alike.
+pub fn with_client_side<R>(
+    name: &str,
+    opts: &std::collections::BTreeMap<String, f64>,
+    workload: &LogReg,
+    f: impl FnOnce(&dyn Workload) -> Result<R>,
+) -> Result<R> {
+    match name {
+        "fedspeed" => f(&fedspeed::FedSpeedClients::new(workload)),
+        "fedhyper-cl" | "fedhyper-full" => f(&fedhyper::FedHyperClients::new(workload)),
+        "mci" => f(&mci::MciClient::new(workload, mci::spec_from_opts(opts)?)?),
+        _ => f(workload),
+    }
+}
+
+/// Simulates strategy `name` on the logistic-regression workload with the
+/// client side it needs ([`with_client_side`]).
 pub fn simulate(
     name: &str,
     opts: &std::collections::BTreeMap<String, f64>,
@@ -230,17 +248,5 @@ pub fn simulate(
     participation: &Participation,
     cfg: &SimConfig,
 ) -> Result<SimReport> {
-    match name {
-        "fedspeed" => sim::run(&fedspeed::FedSpeedClients::new(workload), strategy, participation, cfg),
-        "fedhyper-cl" | "fedhyper-full" => {
-            sim::run(&fedhyper::FedHyperClients::new(workload), strategy, participation, cfg)
-        }
-        "mci" => sim::run(
-            &mci::MciClient::new(workload, mci::spec_from_opts(opts)?)?,
-            strategy,
-            participation,
-            cfg,
-        ),
-        _ => sim::run(workload, strategy, participation, cfg),
-    }
+    with_client_side(name, opts, workload, |w| sim::run(w, strategy, participation, cfg))
 }
