@@ -356,18 +356,10 @@ pub fn write(b: &DistBench, dir: &Path) -> Result<PathBuf> {
     let jpath = dir.join("distributed.json");
     std::fs::write(&jpath, json).map_err(|e| io(&jpath, e))?;
     let mut h = String::new();
+    h.push_str(&steepest_lab::report::page_head("steepest bench — distributed"));
     let _ = write!(
         h,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>steepest bench — distributed</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#1d1d1f;line-height:1.45}}
-h1{{font-size:26px;margin-bottom:4px}} h2{{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}}
-.sub{{color:#666}} table{{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}}
-th,td{{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}} th{{background:#fafafa}}
-td.num{{text-align:right;font-variant-numeric:tabular-nums}} svg{{max-width:100%;height:auto}} code{{background:#f4f4f4;padding:0 3px}}
-</style></head><body>
-<h1>steepest bench — distributed</h1>
+        r#"<h1>steepest bench — distributed</h1>
 <div class="sub">{w} ({p} parameters, f64), {n} in-process workers × {t} local steps, H = {hh} for the local-update methods, {s} seeds · simulated link {gbps} Gbit/s, {lat} ms latency, {c} ms of computation per step · {wall:.0} s on this machine</div>
 <h2>Bytes per worker per step against DDP</h2>
 <table><tr><th>algorithm</th><th class=num>bytes / worker / step</th><th class=num>vs DDP</th><th class=num>final loss (mean model, median of seeds)</th><th class=num>simulated time</th><th>hyperparameters</th></tr>

@@ -31,6 +31,32 @@ pub trait Workload: Sync {
     fn evaluate(&self, model: &Model) -> Evaluation;
 }
 
+/// A client side of its own over the logistic-regression workload (FedSpeed's
+/// stateful clients, FedHyper's adaptive local rate, MCI's masks): the
+/// workload's clients, initial model and evaluation, with the side's own
+/// local training. Every such side is a [`Workload`].
+pub trait LogRegClientSide: Sync {
+    /// The data.
+    fn data(&self) -> &LogReg;
+    /// One client's local training.
+    fn fit_client(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes>;
+}
+
+impl<T: LogRegClientSide> Workload for T {
+    fn clients(&self) -> usize {
+        self.data().spec.clients
+    }
+    fn init(&self) -> Model {
+        self.data().init()
+    }
+    fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
+        self.fit_client(ins, global, seed)
+    }
+    fn evaluate(&self, model: &Model) -> Evaluation {
+        self.data().evaluate(model)
+    }
+}
+
 impl Workload for LogReg {
     fn clients(&self) -> usize {
         self.spec.clients

@@ -44,19 +44,10 @@ fn chart(title: &str, y_label: &str, series: &[&FedSeries], y: fn(&FedSeries) ->
 pub fn write(b: &FedBench, dir: &Path) -> Result<PathBuf> {
     steepest_fed::bench::write_json(b, dir).map_err(|e| LabError::Io(e.to_string()))?;
     let mut h = String::new();
+    h.push_str(&crate::report::page_head("steepest bench — federated"));
     let _ = write!(
         h,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>steepest bench — federated</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#1d1d1f;line-height:1.45}}
-h1{{font-size:26px;margin-bottom:4px}} h2{{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}}
-.sub{{color:#666}} table{{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}}
-th,td{{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}} th{{background:#fafafa}}
-td.num{{text-align:right;font-variant-numeric:tabular-nums}} td.bad{{color:#b00020;font-weight:600}}
-svg{{max-width:100%;height:auto}} code{{background:#f4f4f4;padding:0 3px}}
-</style></head><body>
-<h1>steepest bench — federated</h1>
+        r#"<h1>steepest bench — federated</h1>
 <div class="sub">Multinomial logistic regression ({p} parameters, f64) over {n} clients with Dirichlet(α = {a}) label skew, {k} clients sampled uniformly per round, {r} rounds, 5 local SGD steps (lr 0.1, batch 16), {s} seeds (medians shown) · simulator on {t} threads · {wall:.1} s on this machine</div>
 <h2>Strategies</h2>
 <table><tr><th>strategy</th><th class=num>test accuracy</th><th class=num>test loss</th><th class=num>uplink values / client update</th><th class=num>client updates / s</th><th>options</th></tr>

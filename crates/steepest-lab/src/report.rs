@@ -484,3 +484,22 @@ pub fn summary(r: &BenchResults) -> String {
     }
     s
 }
+
+/// The head of the suites' single-page reports (`distributed.html`,
+/// `federated.html`): document head, shared style, and the opening body tag.
+pub fn page_head(title: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#1d1d1f;line-height:1.45}}
+h1{{font-size:26px;margin-bottom:4px}} h2{{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}}
+.sub{{color:#666}} table{{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}}
+th,td{{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}} th{{background:#fafafa}}
+td.num{{text-align:right;font-variant-numeric:tabular-nums}} td.bad{{color:#b00020;font-weight:600}}
+svg{{max-width:100%;height:auto}} code{{background:#f4f4f4;padding:0 3px}}
+</style></head><body>
+"#,
+        title.replace('&', "&amp;").replace('<', "&lt;")
+    )
+}

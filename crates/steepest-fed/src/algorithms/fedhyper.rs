@@ -61,10 +61,8 @@ use steepest::{GradSet, Optimizer};
 use crate::algorithms::fedavg::weighted_mean;
 use crate::logreg::LogReg;
 use crate::rng::{Purpose, Rng};
-use crate::sim::Workload;
-use crate::strategy::{
-    check_results, with_data, ClientConfig, Evaluation, Failure, FitIns, FitRes, Model, Sampling, Strategy,
-};
+use crate::sim::LogRegClientSide;
+use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
 use crate::{Error, Result};
 
 const KEY_DELTA: &str = "fedhyper.global_update";
@@ -456,17 +454,11 @@ impl<'a> FedHyperClients<'a> {
     }
 }
 
-impl Workload for FedHyperClients<'_> {
-    fn clients(&self) -> usize {
-        self.data.spec.clients
+impl LogRegClientSide for FedHyperClients<'_> {
+    fn data(&self) -> &LogReg {
+        self.data
     }
-    fn init(&self) -> Model {
-        self.data.init()
-    }
-    fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
+    fn fit_client(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
         FedHyperClients::fit(self, ins, global, seed)
-    }
-    fn evaluate(&self, model: &Model) -> Evaluation {
-        self.data.evaluate(model)
     }
 }

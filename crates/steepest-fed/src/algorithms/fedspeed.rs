@@ -62,10 +62,8 @@ use steepest::{GradSet, Optimizer};
 
 use crate::logreg::LogReg;
 use crate::rng::{Purpose, Rng};
-use crate::sim::Workload;
-use crate::strategy::{
-    check_results, with_data, ClientConfig, Evaluation, Failure, FitIns, FitRes, Model, Sampling, Strategy,
-};
+use crate::sim::LogRegClientSide;
+use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
 use crate::{Error, Result};
 
 const KEY_LAMBDA: &str = "fedspeed.lambda";
@@ -329,18 +327,12 @@ impl<'a> FedSpeedClients<'a> {
     }
 }
 
-impl Workload for FedSpeedClients<'_> {
-    fn clients(&self) -> usize {
-        self.data.spec.clients
+impl LogRegClientSide for FedSpeedClients<'_> {
+    fn data(&self) -> &LogReg {
+        self.data
     }
-    fn init(&self) -> Model {
-        self.data.init()
-    }
-    fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
+    fn fit_client(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
         FedSpeedClients::fit(self, ins, global, seed)
-    }
-    fn evaluate(&self, model: &Model) -> Evaluation {
-        self.data.evaluate(model)
     }
 }
 

@@ -61,10 +61,8 @@ use steepest::{GradSet, Optimizer};
 
 use crate::logreg::LogReg;
 use crate::rng::{Purpose, Rng};
-use crate::sim::Workload;
-use crate::strategy::{
-    check_results, with_data, ClientConfig, Evaluation, Failure, FitIns, FitRes, Model, Sampling, Strategy,
-};
+use crate::sim::LogRegClientSide;
+use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
 use crate::{Error, Result};
 
 /// A client's reduction policy.
@@ -398,16 +396,12 @@ impl<'a> MciClient<'a> {
     }
 }
 
-impl Workload for MciClient<'_> {
-    fn clients(&self) -> usize {
-        self.inner.spec.clients
+impl LogRegClientSide for MciClient<'_> {
+    fn data(&self) -> &LogReg {
+        self.inner
     }
 
-    fn init(&self) -> Model {
-        self.inner.init()
-    }
-
-    fn fit(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
+    fn fit_client(&self, ins: &FitIns, global: &Model, seed: u64) -> Result<FitRes> {
         let data = self
             .inner
             .client_data(ins.client, ins.round)
@@ -469,9 +463,5 @@ impl Workload for MciClient<'_> {
             num_examples: data.len() as u64,
             loss: total / cfg.local_steps.max(1) as f64,
         })
-    }
-
-    fn evaluate(&self, model: &Model) -> Evaluation {
-        self.inner.evaluate(model)
     }
 }
