@@ -502,7 +502,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 if let Some(s) = seeds {
                     cfg.seeds = s;
                 }
-                let b = steepest_fed::bench::run(&cfg).map_err(|e| e.to_string())?;
+                let run = || steepest_fed::bench::run(&cfg).map_err(|e| e.to_string());
+                let b = match threads {
+                    Some(0) => return Err("--threads must be at least 1".into()),
+                    Some(t) => rayon::ThreadPoolBuilder::new()
+                        .num_threads(t)
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .install(run)?,
+                    None => run()?,
+                };
                 let path = steepest_lab::federated::write(&b, &out).map_err(|e| e.to_string())?;
                 say(&steepest_fed::bench::summary(&b))?;
                 return say(&format!("\nReport: {} ({:.0} s)", path.display(), b.wall_seconds));
