@@ -44,12 +44,126 @@ pub struct Apply {
     pub fma: bool,
 }
 
-/// An algorithm that can report its update direction instead of applying it.
+/// One coordinate of a base optimizer's step as a pure function of the
+/// parameter, the gradient and the coordinate's state. A wrapper can evaluate
+/// it without writing anything (to count a mask over the tensor), then again
+/// while applying the step: the base owns the math, the wrapper the loops.
+pub trait Pointwise<F>: Copy + Send + Sync {
+    /// Whether [`Pointwise::at`] reads the parameter (coupled L2 decay). When
+    /// it does not, loops may pass zero for `p` and skip reading the parameter.
+    fn reads_param(&self) -> bool;
+    /// The direction `u` (the plain step is `θ ← θ·decay − lr·u`) and the
+    /// effective gradient `g_eff` the mask compares against, at one coordinate
+    /// with parameter `p` and gradient `g`; advances the coordinate's state
+    /// `s` (`s[k]` is slot `k`; a base with one slot ignores `s[1]`).
+    fn at(&self, p: F, g: F, s: &mut [F; 2]) -> (F, F);
+}
+
+/// An algorithm that can report its update direction instead of applying it:
+/// a per-coordinate rule ([`Pointwise`]) over one or two parameter-shaped
+/// state slots, and how the update is applied ([`Apply`]).
 pub trait Direction: Algorithm {
-    /// Advances the state for this step and writes the direction `u` (so that
-    /// the plain step is `θ ← θ·decay − lr·u`) and the gradient `g_eff` the
-    /// mask compares against. Leaves the parameter unchanged.
-    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply;
+    /// The per-coordinate rule for one step, with its scalars folded in.
+    type Point<F: Float>: Pointwise<F>;
+    /// The rule and the application for this step.
+    fn point<F: Float>(&self, ctx: &StepCtx) -> (Self::Point<F>, Apply);
+
+    /// Advances the state for this step and writes the direction `u` and the
+    /// gradient `g_eff` the mask compares against, for every coordinate.
+    /// Leaves the parameter unchanged.
+    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+        let (pt, ap) = self.point::<F>(ctx);
+        match t.slots {
+            [m] => zip_chunks(t.param, t.grad, [u, g_eff, &mut m[..]], move |p, g, [u, ge, m]| {
+                let n = p.len();
+                let (g, u, ge, m) = (&g[..n], &mut u[..n], &mut ge[..n], &mut m[..n]);
+                for i in 0..n {
+                    let mut s = [m[i], F::ZERO];
+                    (u[i], ge[i]) = pt.at(p[i], g[i], &mut s);
+                    m[i] = s[0];
+                }
+            }),
+            [m, v] => zip_chunks(
+                t.param,
+                t.grad,
+                [u, g_eff, &mut m[..], &mut v[..]],
+                move |p, g, [u, ge, m, v]| {
+                    let n = p.len();
+                    let (g, u, ge, m, v) = (&g[..n], &mut u[..n], &mut ge[..n], &mut m[..n], &mut v[..n]);
+                    for i in 0..n {
+                        let mut s = [m[i], v[i]];
+                        (u[i], ge[i]) = pt.at(p[i], g[i], &mut s);
+                        m[i] = s[0];
+                        v[i] = s[1];
+                    }
+                },
+            ),
+            _ => unreachable!("a Direction base has one or two parameter-shaped slots"),
+        }
+        ap
+    }
+}
+
+/// How many coordinates `keep` retains, evaluating the base's rule on copies
+/// of the state (nothing is written). Reads the gradient, the state and (only
+/// if the rule needs it) the parameter: one read pass, parallel over chunks.
+fn count_kept<F: Float, P: Pointwise<F>>(
+    pt: P,
+    keep: impl Fn(F, F) -> bool + Copy + Send + Sync,
+    p: &[F],
+    g: &[F],
+    slots: &[Vec<F>],
+) -> usize {
+    let n = g.len();
+    let (a, b, two) = match slots {
+        [m] => (&m[..], &m[..], false),
+        [m, v] => (&m[..], &v[..], true),
+        _ => unreachable!("a Direction base has one or two parameter-shaped slots"),
+    };
+    assert!(
+        p.len() == n && a.len() == n && b.len() == n,
+        "count_kept: buffers of different lengths"
+    );
+    let read_p = pt.reads_param();
+    let range = move |r: std::ops::Range<usize>| -> usize {
+        let (p, g, a, b) = (&p[r.clone()], &g[r.clone()], &a[r.clone()], &b[r]);
+        match (read_p, two) {
+            (false, false) => count_range::<F, P, false, false>(pt, keep, p, g, a, b),
+            (false, true) => count_range::<F, P, false, true>(pt, keep, p, g, a, b),
+            (true, false) => count_range::<F, P, true, false>(pt, keep, p, g, a, b),
+            (true, true) => count_range::<F, P, true, true>(pt, keep, p, g, a, b),
+        }
+    };
+    if n < PAR_MIN {
+        return range(0..n);
+    }
+    use rayon::prelude::*;
+    let chunks = n.div_ceil(crate::kernel::CHUNK);
+    (0..chunks)
+        .into_par_iter()
+        .map(|c| range(c * crate::kernel::CHUNK..((c + 1) * crate::kernel::CHUNK).min(n)))
+        .sum()
+}
+
+#[inline(always)]
+fn count_range<F: Float, P: Pointwise<F>, const READ_P: bool, const TWO: bool>(
+    pt: P,
+    keep: impl Fn(F, F) -> bool,
+    p: &[F],
+    g: &[F],
+    a: &[F],
+    b: &[F],
+) -> usize {
+    let n = g.len();
+    let (p, a, b) = (&p[..n], &a[..n], &b[..n]);
+    let mut k = 0usize;
+    for i in 0..n {
+        let pi = if READ_P { p[i] } else { F::ZERO };
+        let mut s = [a[i], if TWO { b[i] } else { F::ZERO }];
+        let (u, ge) = pt.at(pi, g[i], &mut s);
+        k += keep(u, ge) as usize;
+    }
+    k
 }
 
 /// Which coordinates survive.
@@ -179,7 +293,23 @@ impl<B: Direction> Cautious<B> {
         })
     }
 
-    fn run<F: Float>(&self, fused: bool, ctx: &StepCtx, t: TensorMut<'_, F>) {
+    /// The masked update of one coordinate with kept-scale `s`.
+    #[inline(always)]
+    fn masked<F: Float>(mask: Mask, ap: Apply, s: F) -> impl Fn(F, F, F) -> F + Copy + Send + Sync {
+        let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
+        move |p: F, u: F, g: F| {
+            let v = if mask.keep(u, g) { u * s } else { F::ZERO };
+            if ap.fma {
+                add_scaled(p * decay, neg, v)
+            } else {
+                p * decay + v * neg
+            }
+        }
+    }
+
+    /// Reference: the direction and effective gradient into two buffers, the
+    /// mask counted over them, then applied.
+    fn reference_step<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
         let n = t.param.len();
         let (bufs, inner) = t.work.take(2, n);
         let [u, g] = bufs else {
@@ -200,37 +330,49 @@ impl<B: Direction> Cautious<B> {
             g,
         );
         let mask = self.mask;
-        let kept = if fused && n >= PAR_MIN {
-            use rayon::prelude::*;
-            u.par_chunks(crate::kernel::CHUNK)
-                .zip(g.par_chunks(crate::kernel::CHUNK))
-                .map(|(u, g)| u.iter().zip(g).filter(|(&u, &g)| mask.keep(u, g)).count())
-                .sum::<usize>()
-        } else {
-            u.iter().zip(g.iter()).filter(|(&u, &g)| mask.keep(u, g)).count()
+        let kept = u.iter().zip(g.iter()).filter(|(&u, &g)| mask.keep(u, g)).count();
+        let apply = Self::masked(mask, ap, F::from_f64(self.scale.factor(n, kept)));
+        for i in 0..n {
+            t.param[i] = apply(t.param[i], u[i], g[i]);
+        }
+    }
+
+    /// Fused: two passes and no buffers. The first evaluates the base's rule on
+    /// copies of the state and only counts the kept coordinates (a read pass over
+    /// gradient and state); the second re-evaluates it, advances the state and
+    /// applies the masked, rescaled update. Both evaluate the same arithmetic, so
+    /// the result equals the reference's to the bit.
+    fn fused_step<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        let n = t.param.len();
+        let (pt, ap) = self.base.point::<F>(ctx);
+        let kept = match self.mask {
+            Mask::ProductPositive => count_kept(pt, |u: F, g: F| u * g > F::ZERO, t.param, t.grad, t.slots),
+            Mask::SignbitEqual => count_kept(pt, |u: F, g: F| Mask::SignbitEqual.keep(u, g), t.param, t.grad, t.slots),
         };
-        let s = F::from_f64(self.scale.factor(n, kept));
-        let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
-        let apply = move |p: F, u: F, g: F| {
-            let v = if mask.keep(u, g) { u * s } else { F::ZERO };
-            if ap.fma {
-                add_scaled(p * decay, neg, v)
-            } else {
-                p * decay + v * neg
-            }
-        };
-        if fused {
-            zip_chunks(t.param, u, [&mut g[..]], move |p, u, [g]| {
+        let apply = Self::masked(self.mask, ap, F::from_f64(self.scale.factor(n, kept)));
+        match t.slots {
+            [m] => zip_chunks(t.param, t.grad, [&mut m[..]], move |p, g, [m]| {
                 let n = p.len();
-                let (u, g) = (&u[..n], &g[..n]);
+                let (g, m) = (&g[..n], &mut m[..n]);
                 for i in 0..n {
-                    p[i] = apply(p[i], u[i], g[i]);
+                    let mut s = [m[i], F::ZERO];
+                    let (u, ge) = pt.at(p[i], g[i], &mut s);
+                    m[i] = s[0];
+                    p[i] = apply(p[i], u, ge);
                 }
-            });
-        } else {
-            for i in 0..n {
-                t.param[i] = apply(t.param[i], u[i], g[i]);
-            }
+            }),
+            [m, v] => zip_chunks(t.param, t.grad, [&mut m[..], &mut v[..]], move |p, g, [m, v]| {
+                let n = p.len();
+                let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+                for i in 0..n {
+                    let mut s = [m[i], v[i]];
+                    let (u, ge) = pt.at(p[i], g[i], &mut s);
+                    m[i] = s[0];
+                    v[i] = s[1];
+                    p[i] = apply(p[i], u, ge);
+                }
+            }),
+            _ => unreachable!("a Direction base has one or two parameter-shaped slots"),
         }
     }
 }
@@ -255,45 +397,47 @@ impl<B: Direction> Algorithm for Cautious<B> {
         self.base.accepts(shape)
     }
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
-        self.run(false, ctx, t)
+        self.reference_step(ctx, t)
     }
     fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
-        self.run(true, ctx, t)
+        self.fused_step(ctx, t)
+    }
+}
+
+/// Lion's coordinate: `g_eff` is the prepared gradient (sign, coupled L2).
+#[derive(Clone, Copy, Debug)]
+pub struct LionPoint<F> {
+    c: crate::optim::lion::LionScalars<F>,
+    coupled: bool,
+}
+
+impl<F: Float> Pointwise<F> for LionPoint<F> {
+    fn reads_param(&self) -> bool {
+        self.coupled
+    }
+    #[inline(always)]
+    fn at(&self, p: F, g: F, s: &mut [F; 2]) -> (F, F) {
+        let c = &self.c;
+        let gi = c.prep.apply(g, p);
+        let u = add_scaled(s[0] * c.b1, c.omb1, gi).sign();
+        s[0] = add_scaled(s[0] * c.b2, c.omb2, gi);
+        (u, gi)
     }
 }
 
 impl Direction for Lion {
-    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+    type Point<F: Float> = LionPoint<F>;
+    fn point<F: Float>(&self, ctx: &StepCtx) -> (LionPoint<F>, Apply) {
         let c = self.scalars::<F>(ctx);
         let coupled = !self.weight_decouple && self.weight_decay != 0.0;
-        if coupled {
-            // The L2 term reads the parameter: effective gradient first, then the same loop.
-            let p: &[F] = t.param;
-            for i in 0..p.len() {
-                g_eff[i] = c.prep.apply(t.grad[i], p[i]);
-            }
-        } else {
-            let prep = c.prep;
-            zip_chunks(g_eff, t.grad, [], move |ge, g, []| {
-                let g = &g[..ge.len()];
-                for i in 0..ge.len() {
-                    ge[i] = prep.apply(g[i], F::ZERO);
-                }
-            });
-        }
-        zip_chunks(u, g_eff, [&mut t.slots[0][..]], move |u, g, [m]| {
-            let n = u.len();
-            let (g, m) = (&g[..n], &mut m[..n]);
-            for i in 0..n {
-                u[i] = add_scaled(m[i] * c.b1, c.omb1, g[i]).sign();
-                m[i] = add_scaled(m[i] * c.b2, c.omb2, g[i]);
-            }
-        });
-        Apply {
-            decay: c.decay.to_f64(),
-            lr: ctx.lr,
-            fma: true,
-        }
+        (
+            LionPoint { c, coupled },
+            Apply {
+                decay: c.decay.to_f64(),
+                lr: ctx.lr,
+                fma: true,
+            },
+        )
     }
 }
 
@@ -413,8 +557,54 @@ impl Algorithm for AdamKnobs {
     }
 }
 
+/// The coordinate of [`AdamKnobs`].
+#[derive(Clone, Copy, Debug)]
+pub struct KnobsPoint<F> {
+    sign: F,
+    prep: crate::ops::GradPrep<F>,
+    l2: bool,
+    debiased: bool,
+    eps_max: bool,
+    a1: F,
+    oa1: F,
+    a2: F,
+    oa2: F,
+    lm: Lerp<F>,
+    b2: F,
+    omb2: F,
+    bc1: F,
+    bc2: F,
+    eps: F,
+}
+
+impl<F: Float> Pointwise<F> for KnobsPoint<F> {
+    fn reads_param(&self) -> bool {
+        self.l2
+    }
+    #[inline(always)]
+    fn at(&self, p: F, g: F, s: &mut [F; 2]) -> (F, F) {
+        let gi = self.prep.apply(g * self.sign, p);
+        let (mh, vh) = if self.debiased {
+            s[0] = s[0] * self.oa1 + gi * self.a1;
+            s[1] = s[1] * self.oa2 + (gi * gi) * self.a2;
+            (s[0], s[1])
+        } else {
+            s[0] = self.lm.apply(s[0], gi);
+            s[1] = addcmul(s[1] * self.b2, self.omb2, gi, gi);
+            (s[0] / self.bc1, s[1] / self.bc2)
+        };
+        let d = if self.eps_max {
+            vh.maximum(F::ZERO).sqrt().maximum(self.eps)
+        } else {
+            vh.sqrt() + self.eps
+        };
+        (mh / d, gi)
+    }
+}
+
 impl Direction for AdamKnobs {
-    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+    type Point<F: Float> = KnobsPoint<F>;
+    fn point<F: Float>(&self, ctx: &StepCtx) -> (KnobsPoint<F>, Apply) {
         let a = &self.adam;
         let (b1, b2) = a.betas;
         let step = if self.global_step { ctx.global_step } else { ctx.step };
@@ -432,61 +622,36 @@ impl Direction for AdamKnobs {
             (F::ONE - beff, F::ONE - (F::ONE - beff))
         };
         let ((a1, oa1), (a2, oa2)) = (debias(b1), debias(b2));
-        let (bc1, bc2) = (1.0 - b1.powf(tt), 1.0 - b2.powf(tt));
-        let eps = F::from_f64(a.eps);
-        let sign = if a.maximize { -F::ONE } else { F::ONE };
         let l2 = if a.decoupled_weight_decay { 0.0 } else { a.weight_decay };
-        let prep = crate::ops::GradPrep::<F>::new(false, l2);
-        if l2 != 0.0 {
-            let p: &[F] = t.param;
-            for i in 0..p.len() {
-                g_eff[i] = prep.apply(t.grad[i] * sign, p[i]);
-            }
-        } else {
-            zip_chunks(g_eff, t.grad, [], move |ge, g, []| {
-                let g = &g[..ge.len()];
-                for i in 0..ge.len() {
-                    ge[i] = g[i] * sign;
-                }
-            });
-        }
-        let (debiased, eps_max) = (self.debiased_beta, self.eps_max);
-        let (lm, b2f, omb2) = (Lerp::<F>::new(1.0 - b1), F::from_f64(b2), F::from_f64(1.0 - b2));
-        let (bc1f, bc2f) = (F::from_f64(bc1), F::from_f64(bc2));
-        let [m, v] = t.slots else {
-            unreachable!("adamw state has 2 slots by construction")
+        let point = KnobsPoint {
+            sign: if a.maximize { -F::ONE } else { F::ONE },
+            prep: crate::ops::GradPrep::<F>::new(false, l2),
+            l2: l2 != 0.0,
+            debiased: self.debiased_beta,
+            eps_max: self.eps_max,
+            a1,
+            oa1,
+            a2,
+            oa2,
+            lm: Lerp::<F>::new(1.0 - b1),
+            b2: f(b2),
+            omb2: f(1.0 - b2),
+            bc1: f(1.0 - b1.powf(tt)),
+            bc2: f(1.0 - b2.powf(tt)),
+            eps: f(a.eps),
         };
-        zip_chunks(u, g_eff, [&mut m[..], &mut v[..]], move |u, g, [m, v]| {
-            let n = u.len();
-            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-            for i in 0..n {
-                let gi = g[i];
-                let (mh, vh) = if debiased {
-                    m[i] = m[i] * oa1 + gi * a1;
-                    v[i] = v[i] * oa2 + (gi * gi) * a2;
-                    (m[i], v[i])
-                } else {
-                    m[i] = lm.apply(m[i], gi);
-                    v[i] = addcmul(v[i] * b2f, omb2, gi, gi);
-                    (m[i] / bc1f, v[i] / bc2f)
-                };
-                let d = if eps_max {
-                    vh.maximum(F::ZERO).sqrt().maximum(eps)
-                } else {
-                    vh.sqrt() + eps
-                };
-                u[i] = mh / d;
-            }
-        });
         let decay = if a.decoupled_weight_decay {
             F::ONE - f(a.weight_decay) * lr_t
         } else {
             F::ONE
         };
-        Apply {
-            decay: decay.to_f64(),
-            lr: lr_t.to_f64(),
-            fma: false,
-        }
+        (
+            point,
+            Apply {
+                decay: decay.to_f64(),
+                lr: lr_t.to_f64(),
+                fma: false,
+            },
+        )
     }
 }

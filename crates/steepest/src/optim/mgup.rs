@@ -63,7 +63,7 @@ use crate::error::Result;
 use crate::hyper::{Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{add_scaled, addcmul};
-use crate::optim::cautious::{Apply, Direction};
+use crate::optim::cautious::{Apply, Direction, Pointwise};
 use crate::tensor::ParamInfo;
 
 /// Which coordinates get the larger factor `alpha`.
@@ -408,35 +408,53 @@ impl Algorithm for HfAdamW {
     }
 }
 
+/// The coordinate of [`HfAdamW`].
+#[derive(Clone, Copy, Debug)]
+pub struct HfPoint<F> {
+    b1: F,
+    omb1: F,
+    b2: F,
+    omb2: F,
+    eps: F,
+}
+
+impl<F: Float> Pointwise<F> for HfPoint<F> {
+    fn reads_param(&self) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn at(&self, _p: F, g: F, s: &mut [F; 2]) -> (F, F) {
+        s[0] = add_scaled(s[0] * self.b1, self.omb1, g);
+        s[1] = addcmul(s[1] * self.b2, self.omb2, g, g);
+        (s[0] / (s[1].sqrt() + self.eps), g)
+    }
+}
+
 impl Direction for HfAdamW {
-    fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
+    type Point<F: Float> = HfPoint<F>;
+    fn point<F: Float>(&self, ctx: &StepCtx) -> (HfPoint<F>, Apply) {
         let (b1, b2) = self.betas;
         let f = F::from_f64;
-        let (b1f, omb1, b2f, omb2, eps) = (f(b1), f(1.0 - b1), f(b2), f(1.0 - b2), f(self.eps));
-        zip_chunks(g_eff, t.grad, [], |ge, g, []| ge.copy_from_slice(&g[..ge.len()]));
-        let [m, v] = t.slots else {
-            unreachable!("adamw state has 2 slots by construction")
-        };
-        zip_chunks(u, g_eff, [&mut m[..], &mut v[..]], move |u, g, [m, v]| {
-            let n = u.len();
-            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-            for i in 0..n {
-                m[i] = add_scaled(m[i] * b1f, omb1, g[i]);
-                v[i] = addcmul(v[i] * b2f, omb2, g[i], g[i]);
-                u[i] = m[i] / (v[i].sqrt() + eps);
-            }
-        });
         let tt = ctx.step as f64;
         let step_size = if self.correct_bias {
             ctx.lr * (1.0 - b2.powf(tt)).sqrt() / (1.0 - b1.powf(tt))
         } else {
             ctx.lr
         };
-        Apply {
-            decay: 1.0 - ctx.lr * self.weight_decay,
-            lr: step_size,
-            fma: true,
-        }
+        (
+            HfPoint {
+                b1: f(b1),
+                omb1: f(1.0 - b1),
+                b2: f(b2),
+                omb2: f(1.0 - b2),
+                eps: f(self.eps),
+            },
+            Apply {
+                decay: 1.0 - ctx.lr * self.weight_decay,
+                lr: step_size,
+                fma: true,
+            },
+        )
     }
 }
 
