@@ -320,6 +320,7 @@ impl BurnOptimizer for TensorOptimizer {
             lr_factor,
             global_step,
             global_grad_norm,
+            grad_sq: f64::NAN,
             group_stat: f64::NAN,
             slot_norm: f64::NAN,
             loss: None,

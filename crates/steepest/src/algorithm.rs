@@ -138,6 +138,10 @@ pub struct StepCtx {
     /// L2 norm of all gradients of this step together (computed only when an
     /// algorithm asks for it with [`Algorithm::needs_global_grad_norm`]; NaN otherwise).
     pub global_grad_norm: f64,
+    /// Sum of squares of this parameter's gradient, in `f64` as
+    /// [`crate::kernel::sum_squares`] gives it, computed with the global norm
+    /// (so only when [`Algorithm::needs_global_grad_norm`]); NaN otherwise.
+    pub grad_sq: f64,
     /// The maximum of [`Algorithm::group_stat`] over the parameters of this
     /// parameter's group that have a gradient this step, taken before any of
     /// them is updated (computed only if the algorithm asks for it with
@@ -312,6 +316,39 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     fn reference<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
     /// Single pass over memory, parallel over chunks; no allocation after the first step.
     fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>);
+    /// The fused step as if the gradient were `g·g_scale` and the parameter
+    /// `p·p_scale` (each product rounded to `F`, as tensor multiplies would
+    /// be), for wrappers that rescale both (AdaGC's clipping and its decoupled
+    /// decay). The default materializes the products (a pass over the
+    /// parameter, a gradient buffer in the workspace) and runs
+    /// [`Algorithm::fused`]; kernels that fold the two multiplies into their
+    /// single pass override it, with results equal to the default's to the bit.
+    fn fused_scaled<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, g_scale: F, p_scale: F) {
+        if p_scale != F::ONE {
+            crate::kernel::for_each_chunk_mut(t.param, move |c| c.iter_mut().for_each(|p| *p = *p * p_scale));
+        }
+        let n = t.param.len();
+        let (bufs, inner) = t.work.take(1, n);
+        let gs = &mut bufs[0];
+        crate::kernel::zip_chunks(&mut gs[..], t.grad, [], move |c, g, []| {
+            let g = &g[..c.len()];
+            for i in 0..c.len() {
+                c[i] = g[i] * g_scale;
+            }
+        });
+        self.fused(
+            ctx,
+            TensorMut {
+                name: t.name,
+                shape: t.shape,
+                param: t.param,
+                grad: gs,
+                slots: t.slots,
+                work: inner,
+                samples: t.samples,
+            },
+        );
+    }
 }
 
 /// Object-safe view of an [`Algorithm`], so optimizers can be chosen by name at run time.
@@ -346,6 +383,10 @@ pub trait DynAlgorithm: Debug + Send + Sync {
     fn step_f32(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>);
     /// Runs the chosen kernel on an `f64` tensor.
     fn step_f64(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>);
+    /// [`Algorithm::fused_scaled`] on an `f32` tensor.
+    fn fused_scaled_f32(&self, ctx: &StepCtx, t: TensorMut<'_, f32>, g_scale: f32, p_scale: f32);
+    /// [`Algorithm::fused_scaled`] on an `f64` tensor.
+    fn fused_scaled_f64(&self, ctx: &StepCtx, t: TensorMut<'_, f64>, g_scale: f64, p_scale: f64);
     /// Clones into a box.
     fn clone_box(&self) -> Box<dyn DynAlgorithm>;
 }
@@ -402,6 +443,12 @@ impl<A: Algorithm> DynAlgorithm for A {
             Kernel::Reference => self.reference(ctx, t),
         }
     }
+    fn fused_scaled_f32(&self, ctx: &StepCtx, t: TensorMut<'_, f32>, g_scale: f32, p_scale: f32) {
+        Algorithm::fused_scaled(self, ctx, t, g_scale, p_scale)
+    }
+    fn fused_scaled_f64(&self, ctx: &StepCtx, t: TensorMut<'_, f64>, g_scale: f64, p_scale: f64) {
+        Algorithm::fused_scaled(self, ctx, t, g_scale, p_scale)
+    }
     fn clone_box(&self) -> Box<dyn DynAlgorithm> {
         Box::new(self.clone())
     }
@@ -419,6 +466,8 @@ pub trait StepDyn: Real {
     fn step_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, Self>);
     /// Runs `alg`'s [`Algorithm::group_stat`] on a tensor of this dtype.
     fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, Self>) -> f64;
+    /// Runs `alg`'s [`Algorithm::fused_scaled`] on a tensor of this dtype.
+    fn fused_scaled_dyn(alg: &dyn DynAlgorithm, ctx: &StepCtx, t: TensorMut<'_, Self>, g_scale: Self, p_scale: Self);
 }
 
 impl StepDyn for f32 {
@@ -428,6 +477,9 @@ impl StepDyn for f32 {
     fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f32>) -> f64 {
         alg.group_stat_f32(kernel, ctx, t)
     }
+    fn fused_scaled_dyn(alg: &dyn DynAlgorithm, ctx: &StepCtx, t: TensorMut<'_, f32>, g_scale: f32, p_scale: f32) {
+        alg.fused_scaled_f32(ctx, t, g_scale, p_scale)
+    }
 }
 
 impl StepDyn for f64 {
@@ -436,6 +488,9 @@ impl StepDyn for f64 {
     }
     fn group_stat_dyn(alg: &dyn DynAlgorithm, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, f64>) -> f64 {
         alg.group_stat_f64(kernel, ctx, t)
+    }
+    fn fused_scaled_dyn(alg: &dyn DynAlgorithm, ctx: &StepCtx, t: TensorMut<'_, f64>, g_scale: f64, p_scale: f64) {
+        alg.fused_scaled_f64(ctx, t, g_scale, p_scale)
     }
 }
 

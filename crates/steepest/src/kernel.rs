@@ -112,12 +112,41 @@ fn align_head<F>(addr: usize) -> usize {
 /// Sum of squares of `x` in `f64`, in a fixed order (chunk partials summed in
 /// chunk order), so the result does not depend on the thread count.
 pub fn sum_squares<F: Real>(x: &[F]) -> f64 {
-    let part = |c: &[F]| c.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>();
+    sum_squares_scaled(x, F::ONE)
+}
+
+/// Sum of squares of `x·s` (each product rounded to `F`, as a tensor `x * s`
+/// would be) in `f64`, without materializing the product; the same fixed order
+/// as [`sum_squares`] (`sum_squares_scaled(x, 1) == sum_squares(x)`).
+pub fn sum_squares_scaled<F: Real>(x: &[F], s: F) -> f64 {
     if x.len() < PAR_MIN {
-        return x.chunks(CHUNK).map(part).sum();
+        return x.chunks(CHUNK).map(|c| chunk_sum_squares(c, s)).sum();
     }
-    let parts: Vec<f64> = x.par_chunks(CHUNK).map(part).collect();
+    let parts: Vec<f64> = x.par_chunks(CHUNK).map(|c| chunk_sum_squares(c, s)).collect();
     parts.iter().sum()
+}
+
+/// One chunk's sum of squares over eight interleaved accumulators (lane `j`
+/// takes the elements `≡ j mod 8`), combined in a fixed order at the end: the
+/// order is fixed, so the result is deterministic, and the independent lanes
+/// vectorize and do not wait on one another's additions (a single running
+/// sum is bound by the latency of one addition per element).
+#[inline]
+fn chunk_sum_squares<F: Real>(c: &[F], s: F) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let mut it = c.chunks_exact(LANES);
+    for w in &mut it {
+        for j in 0..LANES {
+            let v = (w[j] * s).to_f64();
+            acc[j] += v * v;
+        }
+    }
+    for (j, &x) in it.remainder().iter().enumerate() {
+        let v = (x * s).to_f64();
+        acc[j] += v * v;
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
 /// `true` if every element is finite (parallel for large buffers).

@@ -272,6 +272,9 @@ pub struct Optimizer<F: Float> {
     pub(crate) skipped: u64,
     /// Per-sample joint gradient norms of the current step (reused buffer).
     pub(crate) sample_norms: Vec<f64>,
+    /// Per-parameter sums of squares of the current step's gradients, in
+    /// registration order (NaN for a parameter without one; reused buffer).
+    pub(crate) grad_sq: Vec<f64>,
     /// A caller-set multiplier on every group's lr, on top of the schedule (1 unless set).
     pub(crate) lr_scale: f64,
 }
@@ -369,6 +372,7 @@ impl<F: Float> Optimizer<F> {
             steps: 0,
             skipped: 0,
             sample_norms: Vec::new(),
+            grad_sq: Vec::new(),
             lr_scale: 1.0,
         })
     }
@@ -499,6 +503,7 @@ impl<F: Float> Optimizer<F> {
                 lr_factor: factor,
                 global_step: self.steps.saturating_add(1),
                 global_grad_norm,
+                grad_sq: f64::NAN,
                 group_stat: f64::NAN,
                 slot_norm: f64::NAN,
                 loss: None,
@@ -520,6 +525,17 @@ impl<F: Float> Optimizer<F> {
             stats[r.group] = stats[r.group].max(v);
         }
         stats
+    }
+
+    /// Fills [`Optimizer::grad_sq`]: each parameter's gradient sum of squares
+    /// (NaN without a gradient), in registration order.
+    fn fill_grad_sq(&mut self, grads: &GradSet<F>) {
+        self.grad_sq.clear();
+        self.grad_sq.extend(
+            self.params
+                .iter()
+                .map(|r| grads.get(&r.info.name).map_or(f64::NAN, crate::kernel::sum_squares)),
+        );
     }
 
     /// One optimizer step. Parameters without a gradient in `grads` are frozen
@@ -641,14 +657,27 @@ impl<F: Float> Optimizer<F> {
         // The whole step is checked before anything changes, so an error or a
         // skip leaves parameters and state exactly as they were.
         let check = self.spec.nonfinite != NonFinite::Unchecked;
+        let needs_norm = self.algs.iter().any(|a| a.needs_global_grad_norm());
+        // With the global norm needed and no transform to change the gradients
+        // first, one read pass gives both: a finite sum of squares means every
+        // element is finite; a non-finite one (a non-finite element, or an f64
+        // overflow) is settled by the exact check.
+        let fuse = check && needs_norm && self.spec.transforms.is_empty();
+        if fuse {
+            self.fill_grad_sq(grads);
+        }
+        let grad_sq = &self.grad_sq;
         let bad = check
             .then(|| {
-                self.params.iter().find(|r| {
+                self.params.iter().enumerate().find(|(i, r)| {
                     samples_for(grads, inputs, &r.info.name).iter().any(|x| !all_finite(x))
-                        || grads.get(&r.info.name).is_some_and(|g| !all_finite(g))
+                        || grads
+                            .get(&r.info.name)
+                            .is_some_and(|g| !(fuse && grad_sq[*i].is_finite()) && !all_finite(g))
                 })
             })
-            .flatten();
+            .flatten()
+            .map(|(_, r)| r);
         if let Some(r) = bad {
             return match self.spec.nonfinite {
                 NonFinite::Skip => {
@@ -664,14 +693,19 @@ impl<F: Float> Optimizer<F> {
             t.apply_grads(params, grads);
         }
         let factor = self.spec.schedule.factor(self.steps) * self.lr_scale;
-        let global_grad_norm = if self.algs.iter().any(|a| a.needs_global_grad_norm()) {
+        let global_grad_norm = if needs_norm {
+            if !fuse {
+                self.fill_grad_sq(grads);
+            }
             self.params
                 .iter()
-                .filter_map(|r| grads.get(&r.info.name))
-                .map(crate::kernel::sum_squares)
+                .zip(&self.grad_sq)
+                .filter(|(r, _)| grads.get(&r.info.name).is_some())
+                .map(|(_, &s)| s)
                 .sum::<f64>()
                 .sqrt()
         } else {
+            self.grad_sq.clear();
             f64::NAN
         };
         // Per-sample norms over all parameters updated this step, in registration order.
@@ -738,17 +772,19 @@ impl<F: Float> Optimizer<F> {
         let mut states: HashMap<&str, &mut ParamState<F>> =
             self.state.iter_mut().map(|(k, v)| (k.as_str(), v)).collect();
         let mut jobs = Vec::with_capacity(self.params.len());
-        for r in &self.params {
+        for (i, r) in self.params.iter().enumerate() {
             let name = r.info.name.as_str();
             let Some(grad) = grads.get(name) else { continue };
             let (Some(param), Some(st)) = (data.remove(name), states.remove(name)) else {
                 continue;
             };
-            jobs.push((r, param, grad, st));
+            let sq = self.grad_sq.get(i).copied().unwrap_or(f64::NAN);
+            jobs.push((r, param, grad, st, sq));
         }
         let (algs, transforms, sample_norms) = (&self.algs, &self.spec.transforms, &self.sample_norms);
         let global_step = self.steps.saturating_add(1);
-        let run = |(r, param, grad, st): &mut (&Registered, &mut [F], &[F], &mut ParamState<F>)| {
+        #[allow(clippy::type_complexity)]
+        let run = |(r, param, grad, st, grad_sq): &mut (&Registered, &mut [F], &[F], &mut ParamState<F>, f64)| {
             let name = r.info.name.as_str();
             let alg = &algs[r.group];
             st.step = st.step.saturating_add(1);
@@ -758,6 +794,7 @@ impl<F: Float> Optimizer<F> {
                 lr_factor: factor,
                 global_step,
                 global_grad_norm,
+                grad_sq: *grad_sq,
                 group_stat: group_stats.get(r.group).copied().unwrap_or(f64::NAN),
                 slot_norm,
                 loss: inputs.loss,

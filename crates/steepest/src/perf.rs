@@ -165,7 +165,10 @@ pub fn measure_with<F: Float>(
     let mut slots: Vec<Vec<Vec<F>>> = params
         .iter()
         .map(|p| {
-            let k = opt.param_state(&p.name).map_or(0, |s| s.slots.len());
+            // Parameter-shaped slots only (a scalar such as AdaGC's γ costs nothing).
+            let k = opt
+                .param_state(&p.name)
+                .map_or(0, |s| s.slots.iter().filter(|x| x.len() == p.data.len()).count());
             (0..k.min(3)).map(|_| filled(p.data.len(), F::ZERO)).collect()
         })
         .collect();

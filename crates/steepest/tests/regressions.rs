@@ -125,3 +125,33 @@ fn an_explicitly_named_parameter_goes_to_its_group_even_after_a_pattern() {
     assert_eq!(groups["layer.bias"], 2);
     assert_eq!(groups["other.bias"], 1);
 }
+
+/// With the global norm needed (AdaGC), the non-finite check and the sums of
+/// squares share one pass: a finite f64 gradient whose squares overflow must
+/// still step, and a NaN anywhere must still be refused with nothing changed.
+#[test]
+fn shared_norm_and_finite_pass_neither_misses_nor_invents_non_finite_gradients() {
+    let n = 1 << 17; // the parallel path
+    for name in ["adagc", "adagc-lion"] {
+        let mut p = ParamSet::<f64>::new();
+        p.push("w", &[n], vec![0.5; n]).unwrap();
+        p.push("b", &[3], vec![0.5; 3]).unwrap();
+        let mut opt = Optimizer::new(name, &steepest::Hyper::new(), &p).unwrap();
+        let mut g = GradSet::new();
+        let mut big = vec![1e-3; n];
+        big[n / 2] = 1e200; // finite, but its square overflows f64
+        g.insert("w", big);
+        g.insert("b", vec![1.0, 2.0, 3.0]);
+        opt.step(&mut p, &mut g).unwrap();
+        assert!(p.get("w").unwrap().data.iter().all(|x| x.is_finite()), "{name}");
+        let before = p.clone();
+        let mut bad = vec![1e-3; n];
+        bad[n - 1] = f64::NAN;
+        g.insert("w", bad);
+        let e = opt.step(&mut p, &mut g).unwrap_err();
+        assert!(e.to_string().contains("`w`"), "{name}: {e}");
+        for (a, b) in p.iter().zip(before.iter()) {
+            assert_eq!(a.data, b.data, "{name}: a refused step changed `{}`", a.name);
+        }
+    }
+}

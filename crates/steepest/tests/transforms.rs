@@ -239,6 +239,7 @@ fn partition_combines_any_two_optimizers() {
             lr_factor: 1.0,
             global_step: step,
             global_grad_norm: f64::NAN,
+            grad_sq: f64::NAN,
             group_stat: f64::NAN,
             slot_norm: f64::NAN,
             loss: None,

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::algorithm::{Algorithm, DynAlgorithm, Float, Slot, StepCtx, TensorMut};
 use crate::error::{Error, Result};
 use crate::hyper::{num, Hyper, HyperReader};
-use crate::kernel::{for_each_chunk_mut, sum_squares, zip_chunks, Kernel};
+use crate::kernel::{for_each_chunk_mut, sum_squares, sum_squares_scaled, zip_chunks, Kernel};
 use crate::ops::{add_scaled, Lerp};
 use crate::tensor::ParamInfo;
 
@@ -156,7 +156,88 @@ impl AdaGc {
         Ok(AdaGc { base, ..a })
     }
 
+    /// The clip factor `h` and whether this is a warm-up step, given the step
+    /// counters and (lazily) the norm of the gradient the clip applies to.
+    fn clip_factor(&self, ctx: &StepCtx, step: u64, gamma: f64, gnorm: impl FnOnce() -> f64) -> (f64, bool) {
+        if ctx.step == 1 || (step as f64) < self.warmup_steps as f64 {
+            let mut norm = ctx.global_grad_norm;
+            if self.norm_f32 {
+                norm = norm as f32 as f64;
+            }
+            (((1.0 / (norm + self.eps)) * self.lambda_abs).min(1.0), true)
+        } else {
+            (
+                (self.lambda_rel * gamma.max(self.eps) / gnorm().max(self.eps)).min(1.0),
+                false,
+            )
+        }
+    }
+
+    /// The new `γ` from the old one and the clipped gradient's norm `cn`.
+    fn gamma_next<F: Float>(&self, first: bool, warm: bool, gamma: f64, cn: F) -> F {
+        if first {
+            cn
+        } else if warm {
+            F::from_f64(gamma).minimum(cn)
+        } else {
+            Lerp::<F>::new(1.0 - self.beta).apply(F::from_f64(gamma), cn)
+        }
+    }
+
+    /// The fused step with decoupled (or no) decay: nothing is materialized.
+    /// The clipped gradient `ĝ = g·(±h)` and the decayed parameter `θ·d` are
+    /// folded into the base's single pass ([`Algorithm::fused_scaled`]); the
+    /// norms come from read passes over `g` (none for `‖g‖` when the optimizer's
+    /// pre-pass gave it, none for `‖ĝ‖` when `h = 1`). Equal to the reference
+    /// path to the bit: `(g·(−1))·h = g·(−h)` exactly.
+    fn run_fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        let first = ctx.step == 1;
+        let step = if self.global_step { ctx.global_step } else { ctx.step };
+        let sign = if self.maximize { -F::ONE } else { F::ONE };
+        let decay = match (self.weight_decay != 0.0, self.fixed_decay) {
+            (false, _) => F::ONE,
+            (true, false) => F::from_f64(1.0 - ctx.lr * self.weight_decay),
+            (true, true) => F::from_f64(1.0 - self.weight_decay),
+        };
+        let grad = t.grad;
+        let mut raw = (!ctx.grad_sq.is_nan()).then_some(ctx.grad_sq);
+        let mut raw_sq = || *raw.get_or_insert_with(|| sum_squares(grad));
+        let gamma = t.slots[0][0].to_f64();
+        let (h, warm) = self.clip_factor(ctx, step, gamma, || raw_sq().sqrt());
+        let hf = F::from_f64(h);
+        let gs = sign * hf;
+        let cn_sq = if hf == F::ONE {
+            raw_sq()
+        } else {
+            sum_squares_scaled(grad, gs)
+        };
+        t.slots[0][0] = self.gamma_next(first, warm, gamma, F::from_f64(cn_sq.sqrt()));
+        let ctx2 = StepCtx {
+            step,
+            grad_sq: f64::NAN,
+            ..*ctx
+        };
+        F::fused_scaled_dyn(
+            self.base.as_ref(),
+            &ctx2,
+            TensorMut {
+                name: t.name,
+                shape: t.shape,
+                param: t.param,
+                grad,
+                slots: &mut t.slots[1..],
+                work: t.work.inner(),
+                samples: t.samples,
+            },
+            gs,
+            decay,
+        );
+    }
+
     fn run<F: Float>(&self, kernel: Kernel, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        if kernel == Kernel::Fused && (self.weight_decay == 0.0 || self.weight_decouple) {
+            return self.run_fused(ctx, t);
+        }
         let n = t.param.len();
         let first = ctx.step == 1;
         let step = if self.global_step { ctx.global_step } else { ctx.step };
@@ -186,31 +267,16 @@ impl AdaGc {
             }
         }
         let gamma = t.slots[0][0].to_f64();
-        let (h, warm) = if first || (step as f64) < self.warmup_steps as f64 {
-            let mut norm = ctx.global_grad_norm;
-            if self.norm_f32 {
-                norm = norm as f32 as f64;
-            }
-            (((1.0 / (norm + self.eps)) * self.lambda_abs).min(1.0), true)
-        } else {
-            let gnorm = sum_squares(gc).sqrt();
-            (
-                (self.lambda_rel * gamma.max(self.eps) / gnorm.max(self.eps)).min(1.0),
-                false,
-            )
-        };
+        let (h, warm) = self.clip_factor(ctx, step, gamma, || sum_squares(gc).sqrt());
         let hf = F::from_f64(h);
         for_each_chunk_mut(&mut gc[..], move |c| c.iter_mut().for_each(|x| *x = *x * hf));
         let cn = F::from_f64(sum_squares(gc).sqrt());
-        let g_new = if first {
-            cn
-        } else if warm {
-            F::from_f64(gamma).minimum(cn)
-        } else {
-            Lerp::<F>::new(1.0 - self.beta).apply(F::from_f64(gamma), cn)
+        t.slots[0][0] = self.gamma_next(first, warm, gamma, cn);
+        let ctx2 = StepCtx {
+            step,
+            grad_sq: f64::NAN,
+            ..*ctx
         };
-        t.slots[0][0] = g_new;
-        let ctx2 = StepCtx { step, ..*ctx };
         F::step_dyn(
             self.base.as_ref(),
             kernel,

@@ -195,6 +195,18 @@ impl Algorithm for Adam {
     }
 
     fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.fused_kernel::<F, false>(ctx, t, F::ONE, F::ONE)
+    }
+
+    fn fused_scaled<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, g_scale: F, p_scale: F) {
+        self.fused_kernel::<F, true>(ctx, t, g_scale, p_scale)
+    }
+}
+
+impl Adam {
+    /// The fused kernel; with `SCALED` it steps on `g·gs` and `p·ps` (see
+    /// [`Algorithm::fused_scaled`]), the two multiplies folded into the pass.
+    fn fused_kernel<F: Float, const SCALED: bool>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, gs: F, ps: F) {
         // Scalars are copied into locals and every flag becomes a select or a
         // multiplication by 1, so the loop body is branch-free and vectorizes;
         // the arithmetic is the reference kernel's, element by element.
@@ -207,12 +219,13 @@ impl Algorithm for Adam {
                 let n = p.len();
                 let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
                 for i in 0..n {
-                    let gi = prep.apply(g[i], p[i]);
+                    let (gr, pi) = if SCALED { (g[i] * gs, p[i] * ps) } else { (g[i], p[i]) };
+                    let gi = prep.apply(gr, pi);
                     let mi = lerp.apply(m[i], gi);
                     let vi = addcmul(v[i] * b2, omb2, gi, gi);
                     m[i] = mi;
                     v[i] = vi;
-                    p[i] = addcdiv(p[i] * decay, nss, mi, vi.sqrt() / bc2s + eps);
+                    p[i] = addcdiv(pi * decay, nss, mi, vi.sqrt() / bc2s + eps);
                 }
             }),
             [m, v, vmax] => zip_chunks(
@@ -223,14 +236,15 @@ impl Algorithm for Adam {
                     let n = p.len();
                     let (g, m, v, vmax) = (&g[..n], &mut m[..n], &mut v[..n], &mut vmax[..n]);
                     for i in 0..n {
-                        let gi = prep.apply(g[i], p[i]);
+                        let (gr, pi) = if SCALED { (g[i] * gs, p[i] * ps) } else { (g[i], p[i]) };
+                        let gi = prep.apply(gr, pi);
                         let mi = lerp.apply(m[i], gi);
                         let vi = addcmul(v[i] * b2, omb2, gi, gi);
                         let vh = vmax[i].maximum(vi);
                         m[i] = mi;
                         v[i] = vi;
                         vmax[i] = vh;
-                        p[i] = addcdiv(p[i] * decay, nss, mi, vh.sqrt() / bc2s + eps);
+                        p[i] = addcdiv(pi * decay, nss, mi, vh.sqrt() / bc2s + eps);
                     }
                 },
             ),

@@ -153,14 +153,27 @@ impl Algorithm for Lion {
     }
 
     fn fused<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.fused_kernel::<F, false>(ctx, t, F::ONE, F::ONE)
+    }
+
+    fn fused_scaled<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, g_scale: F, p_scale: F) {
+        self.fused_kernel::<F, true>(ctx, t, g_scale, p_scale)
+    }
+}
+
+impl Lion {
+    /// The fused kernel; with `SCALED` it steps on `g·gs` and `p·ps` (see
+    /// [`Algorithm::fused_scaled`]), the two multiplies folded into the pass.
+    fn fused_kernel<F: Float, const SCALED: bool>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, gs: F, ps: F) {
         let c = self.scalars::<F>(ctx);
         zip_chunks(t.param, t.grad, [&mut t.slots[0][..]], move |p, g, [m]| {
             let n = p.len();
             let (g, m) = (&g[..n], &mut m[..n]);
             for i in 0..n {
-                let gi = c.prep.apply(g[i], p[i]);
+                let (gr, pi) = if SCALED { (g[i] * gs, p[i] * ps) } else { (g[i], p[i]) };
+                let gi = c.prep.apply(gr, pi);
                 let u = add_scaled(m[i] * c.b1, c.omb1, gi).sign();
-                p[i] = add_scaled(p[i] * c.decay, c.neg_lr, u);
+                p[i] = add_scaled(pi * c.decay, c.neg_lr, u);
                 m[i] = add_scaled(m[i] * c.b2, c.omb2, gi);
             }
         });
