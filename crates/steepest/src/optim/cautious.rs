@@ -59,20 +59,43 @@ pub trait Pointwise<F>: Copy + Send + Sync {
     fn at(&self, p: F, g: F, s: &mut [F; 2]) -> (F, F);
 }
 
+/// Receives a base's per-coordinate rule as a concrete type, so the loops
+/// that run it are compiled for that rule (and its flags) alone.
+pub trait Visit<F: Float> {
+    /// What the visit returns.
+    type Out;
+    /// Runs with the rule `pt` and how the update is applied.
+    fn run<P: Pointwise<F>>(self, pt: P, ap: Apply) -> Self::Out;
+}
+
 /// An algorithm that can report its update direction instead of applying it:
 /// a per-coordinate rule ([`Pointwise`]) over one or two parameter-shaped
 /// state slots, and how the update is applied ([`Apply`]).
 pub trait Direction: Algorithm {
-    /// The per-coordinate rule for one step, with its scalars folded in.
-    type Point<F: Float>: Pointwise<F>;
-    /// The rule and the application for this step.
-    fn point<F: Float>(&self, ctx: &StepCtx) -> (Self::Point<F>, Apply);
+    /// Hands this step's rule, scalars folded in, to `v`. A base with
+    /// loop-invariant flags hands over a rule specialized for them (constant
+    /// generics), so that no loop re-tests a flag per coordinate.
+    fn visit<F: Float, V: Visit<F>>(&self, ctx: &StepCtx, v: V) -> V::Out;
 
     /// Advances the state for this step and writes the direction `u` and the
     /// gradient `g_eff` the mask compares against, for every coordinate.
     /// Leaves the parameter unchanged.
     fn direction<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, u: &mut [F], g_eff: &mut [F]) -> Apply {
-        let (pt, ap) = self.point::<F>(ctx);
+        self.visit(ctx, Directions { t, u, g_eff })
+    }
+}
+
+/// The visit behind [`Direction::direction`].
+struct Directions<'a, 'b, F> {
+    t: TensorMut<'a, F>,
+    u: &'b mut [F],
+    g_eff: &'b mut [F],
+}
+
+impl<F: Float> Visit<F> for Directions<'_, '_, F> {
+    type Out = Apply;
+    fn run<P: Pointwise<F>>(self, pt: P, ap: Apply) -> Apply {
+        let Directions { t, u, g_eff } = self;
         match t.slots {
             [m] => zip_chunks(t.param, t.grad, [u, g_eff, &mut m[..]], move |p, g, [u, ge, m]| {
                 let n = p.len();
@@ -156,14 +179,17 @@ fn count_range<F: Float, P: Pointwise<F>, const READ_P: bool, const TWO: bool>(
 ) -> usize {
     let n = g.len();
     let (p, a, b) = (&p[..n], &a[..n], &b[..n]);
-    let mut k = 0usize;
+    // A 32-bit count vectorizes twice as wide as a 64-bit one; a range is at
+    // most one chunk or fewer than `PAR_MIN` elements, far below `u32::MAX`.
+    debug_assert!(n <= u32::MAX as usize);
+    let mut k = 0u32;
     for i in 0..n {
         let pi = if READ_P { p[i] } else { F::ZERO };
         let mut s = [a[i], if TWO { b[i] } else { F::ZERO }];
         let (u, ge) = pt.at(pi, g[i], &mut s);
-        k += keep(u, ge) as usize;
+        k += keep(u, ge) as u32;
     }
-    k
+    k as usize
 }
 
 /// Which coordinates survive.
@@ -236,6 +262,20 @@ impl Scale {
     }
 }
 
+/// The masked update of one coordinate with kept-scale `s`.
+#[inline(always)]
+fn masked<F: Float>(mask: Mask, ap: Apply, s: F) -> impl Fn(F, F, F) -> F + Copy + Send + Sync {
+    let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
+    move |p: F, u: F, g: F| {
+        let v = if mask.keep(u, g) { u * s } else { F::ZERO };
+        if ap.fma {
+            add_scaled(p * decay, neg, v)
+        } else {
+            p * decay + v * neg
+        }
+    }
+}
+
 /// The cautious wrapper around a base optimizer `B`.
 #[derive(Clone, Debug)]
 pub struct Cautious<B> {
@@ -293,20 +333,6 @@ impl<B: Direction> Cautious<B> {
         })
     }
 
-    /// The masked update of one coordinate with kept-scale `s`.
-    #[inline(always)]
-    fn masked<F: Float>(mask: Mask, ap: Apply, s: F) -> impl Fn(F, F, F) -> F + Copy + Send + Sync {
-        let (decay, neg) = (F::from_f64(ap.decay), F::from_f64(-ap.lr));
-        move |p: F, u: F, g: F| {
-            let v = if mask.keep(u, g) { u * s } else { F::ZERO };
-            if ap.fma {
-                add_scaled(p * decay, neg, v)
-            } else {
-                p * decay + v * neg
-            }
-        }
-    }
-
     /// Reference: the direction and effective gradient into two buffers, the
     /// mask counted over them, then applied.
     fn reference_step<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
@@ -331,25 +357,46 @@ impl<B: Direction> Cautious<B> {
         );
         let mask = self.mask;
         let kept = u.iter().zip(g.iter()).filter(|(&u, &g)| mask.keep(u, g)).count();
-        let apply = Self::masked(mask, ap, F::from_f64(self.scale.factor(n, kept)));
+        let apply = masked(mask, ap, F::from_f64(self.scale.factor(n, kept)));
         for i in 0..n {
             t.param[i] = apply(t.param[i], u[i], g[i]);
         }
     }
 
-    /// Fused: two passes and no buffers. The first evaluates the base's rule on
-    /// copies of the state and only counts the kept coordinates (a read pass over
-    /// gradient and state); the second re-evaluates it, advances the state and
-    /// applies the masked, rescaled update. Both evaluate the same arithmetic, so
-    /// the result equals the reference's to the bit.
+    /// Fused: two passes and no buffers ([`CautiousPasses`]).
     fn fused_step<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>) {
+        self.base.visit(
+            ctx,
+            CautiousPasses {
+                t,
+                mask: self.mask,
+                scale: self.scale,
+            },
+        )
+    }
+}
+
+/// The fused cautious step: the first pass evaluates the base's rule on
+/// copies of the state and only counts the kept coordinates (a read pass over
+/// gradient and state); the second re-evaluates it, advances the state and
+/// applies the masked, rescaled update. Both evaluate the same arithmetic, so
+/// the result equals the reference's to the bit.
+struct CautiousPasses<'a, F> {
+    t: TensorMut<'a, F>,
+    mask: Mask,
+    scale: Scale,
+}
+
+impl<F: Float> Visit<F> for CautiousPasses<'_, F> {
+    type Out = ();
+    fn run<P: Pointwise<F>>(self, pt: P, ap: Apply) {
+        let CautiousPasses { t, mask, scale } = self;
         let n = t.param.len();
-        let (pt, ap) = self.base.point::<F>(ctx);
-        let kept = match self.mask {
+        let kept = match mask {
             Mask::ProductPositive => count_kept(pt, |u: F, g: F| u * g > F::ZERO, t.param, t.grad, t.slots),
             Mask::SignbitEqual => count_kept(pt, |u: F, g: F| Mask::SignbitEqual.keep(u, g), t.param, t.grad, t.slots),
         };
-        let apply = Self::masked(self.mask, ap, F::from_f64(self.scale.factor(n, kept)));
+        let apply = masked(mask, ap, F::from_f64(scale.factor(n, kept)));
         match t.slots {
             [m] => zip_chunks(t.param, t.grad, [&mut m[..]], move |p, g, [m]| {
                 let n = p.len();
@@ -426,11 +473,10 @@ impl<F: Float> Pointwise<F> for LionPoint<F> {
 }
 
 impl Direction for Lion {
-    type Point<F: Float> = LionPoint<F>;
-    fn point<F: Float>(&self, ctx: &StepCtx) -> (LionPoint<F>, Apply) {
+    fn visit<F: Float, V: Visit<F>>(&self, ctx: &StepCtx, v: V) -> V::Out {
         let c = self.scalars::<F>(ctx);
         let coupled = !self.weight_decouple && self.weight_decay != 0.0;
-        (
+        v.run(
             LionPoint { c, coupled },
             Apply {
                 decay: c.decay.to_f64(),
@@ -557,14 +603,11 @@ impl Algorithm for AdamKnobs {
     }
 }
 
-/// The coordinate of [`AdamKnobs`].
+/// The per-step scalars of [`AdamKnobs`].
 #[derive(Clone, Copy, Debug)]
-pub struct KnobsPoint<F> {
+pub struct KnobsScalars<F> {
     sign: F,
     prep: crate::ops::GradPrep<F>,
-    l2: bool,
-    debiased: bool,
-    eps_max: bool,
     a1: F,
     oa1: F,
     a2: F,
@@ -577,34 +620,39 @@ pub struct KnobsPoint<F> {
     eps: F,
 }
 
-impl<F: Float> Pointwise<F> for KnobsPoint<F> {
+/// The coordinate of [`AdamKnobs`], specialized for its flags: `D` debiased
+/// betas, `E` ε as a floor (`max`), `L` coupled L2 decay.
+#[derive(Clone, Copy, Debug)]
+pub struct KnobsPoint<F, const D: bool, const E: bool, const L: bool>(KnobsScalars<F>);
+
+impl<F: Float, const D: bool, const E: bool, const L: bool> Pointwise<F> for KnobsPoint<F, D, E, L> {
     fn reads_param(&self) -> bool {
-        self.l2
+        L
     }
     #[inline(always)]
     fn at(&self, p: F, g: F, s: &mut [F; 2]) -> (F, F) {
-        let gi = self.prep.apply(g * self.sign, p);
-        let (mh, vh) = if self.debiased {
-            s[0] = s[0] * self.oa1 + gi * self.a1;
-            s[1] = s[1] * self.oa2 + (gi * gi) * self.a2;
+        let c = &self.0;
+        let gi = if L { c.prep.apply(g * c.sign, p) } else { g * c.sign };
+        let (mh, vh) = if D {
+            s[0] = s[0] * c.oa1 + gi * c.a1;
+            s[1] = s[1] * c.oa2 + (gi * gi) * c.a2;
             (s[0], s[1])
         } else {
-            s[0] = self.lm.apply(s[0], gi);
-            s[1] = addcmul(s[1] * self.b2, self.omb2, gi, gi);
-            (s[0] / self.bc1, s[1] / self.bc2)
+            s[0] = c.lm.apply(s[0], gi);
+            s[1] = addcmul(s[1] * c.b2, c.omb2, gi, gi);
+            (s[0] / c.bc1, s[1] / c.bc2)
         };
-        let d = if self.eps_max {
-            vh.maximum(F::ZERO).sqrt().maximum(self.eps)
+        let d = if E {
+            vh.maximum(F::ZERO).sqrt().maximum(c.eps)
         } else {
-            vh.sqrt() + self.eps
+            vh.sqrt() + c.eps
         };
         (mh / d, gi)
     }
 }
 
 impl Direction for AdamKnobs {
-    type Point<F: Float> = KnobsPoint<F>;
-    fn point<F: Float>(&self, ctx: &StepCtx) -> (KnobsPoint<F>, Apply) {
+    fn visit<F: Float, V: Visit<F>>(&self, ctx: &StepCtx, v: V) -> V::Out {
         let a = &self.adam;
         let (b1, b2) = a.betas;
         let step = if self.global_step { ctx.global_step } else { ctx.step };
@@ -623,12 +671,9 @@ impl Direction for AdamKnobs {
         };
         let ((a1, oa1), (a2, oa2)) = (debias(b1), debias(b2));
         let l2 = if a.decoupled_weight_decay { 0.0 } else { a.weight_decay };
-        let point = KnobsPoint {
+        let c = KnobsScalars {
             sign: if a.maximize { -F::ONE } else { F::ONE },
             prep: crate::ops::GradPrep::<F>::new(false, l2),
-            l2: l2 != 0.0,
-            debiased: self.debiased_beta,
-            eps_max: self.eps_max,
             a1,
             oa1,
             a2,
@@ -645,13 +690,20 @@ impl Direction for AdamKnobs {
         } else {
             F::ONE
         };
-        (
-            point,
-            Apply {
-                decay: decay.to_f64(),
-                lr: lr_t.to_f64(),
-                fma: false,
-            },
-        )
+        let ap = Apply {
+            decay: decay.to_f64(),
+            lr: lr_t.to_f64(),
+            fma: false,
+        };
+        match (self.debiased_beta, self.eps_max, l2 != 0.0) {
+            (false, false, false) => v.run(KnobsPoint::<F, false, false, false>(c), ap),
+            (false, false, true) => v.run(KnobsPoint::<F, false, false, true>(c), ap),
+            (false, true, false) => v.run(KnobsPoint::<F, false, true, false>(c), ap),
+            (false, true, true) => v.run(KnobsPoint::<F, false, true, true>(c), ap),
+            (true, false, false) => v.run(KnobsPoint::<F, true, false, false>(c), ap),
+            (true, false, true) => v.run(KnobsPoint::<F, true, false, true>(c), ap),
+            (true, true, false) => v.run(KnobsPoint::<F, true, true, false>(c), ap),
+            (true, true, true) => v.run(KnobsPoint::<F, true, true, true>(c), ap),
+        }
     }
 }

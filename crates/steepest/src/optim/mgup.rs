@@ -63,7 +63,7 @@ use crate::error::Result;
 use crate::hyper::{Hyper, HyperReader};
 use crate::kernel::zip_chunks;
 use crate::ops::{add_scaled, addcmul};
-use crate::optim::cautious::{Apply, Direction, Pointwise};
+use crate::optim::cautious::{Apply, Direction, Pointwise, Visit};
 use crate::tensor::ParamInfo;
 
 /// Which coordinates get the larger factor `alpha`.
@@ -431,8 +431,7 @@ impl<F: Float> Pointwise<F> for HfPoint<F> {
 }
 
 impl Direction for HfAdamW {
-    type Point<F: Float> = HfPoint<F>;
-    fn point<F: Float>(&self, ctx: &StepCtx) -> (HfPoint<F>, Apply) {
+    fn visit<F: Float, V: Visit<F>>(&self, ctx: &StepCtx, v: V) -> V::Out {
         let (b1, b2) = self.betas;
         let f = F::from_f64;
         let tt = ctx.step as f64;
@@ -441,7 +440,7 @@ impl Direction for HfAdamW {
         } else {
             ctx.lr
         };
-        (
+        v.run(
             HfPoint {
                 b1: f(b1),
                 omb1: f(1.0 - b1),
