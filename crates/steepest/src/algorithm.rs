@@ -325,7 +325,7 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
     /// single pass override it, with results equal to the default's to the bit.
     fn fused_scaled<F: Float>(&self, ctx: &StepCtx, t: TensorMut<'_, F>, g_scale: F, p_scale: F) {
         if p_scale != F::ONE {
-            crate::kernel::for_each_chunk_mut(t.param, move |c| c.iter_mut().for_each(|p| *p = *p * p_scale));
+            crate::kernel::for_each_chunk_mut(t.param, move |c| c.iter_mut().for_each(|p| *p *= p_scale));
         }
         let n = t.param.len();
         let (bufs, inner) = t.work.take(1, n);

@@ -673,7 +673,7 @@ impl<F: Float> Optimizer<F> {
                     samples_for(grads, inputs, &r.info.name).iter().any(|x| !all_finite(x))
                         || grads
                             .get(&r.info.name)
-                            .is_some_and(|g| !(fuse && grad_sq[*i].is_finite()) && !all_finite(g))
+                            .is_some_and(|g| !((fuse && grad_sq[*i].is_finite()) || all_finite(g)))
                 })
             })
             .flatten()

@@ -352,3 +352,92 @@ impl Algorithm for AdaGc {
         self.run(Kernel::Fused, ctx, t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::algorithm::{DynAlgorithm, Samples, StepCtx, TensorMut, Workspace};
+    use crate::hyper::hyper_from_json;
+    use crate::kernel::Kernel;
+    use crate::registry::build;
+    use crate::tensor::ParamInfo;
+
+    /// Steps `alg` once on `p`, either through `fused_scaled(gs, ps)` or by
+    /// materializing `p·ps` and `g·gs` and calling the plain fused kernel.
+    fn step(alg: &dyn DynAlgorithm, p: &mut [f32], g: &[f32], gs: f32, ps: f32, native: bool) -> Vec<Vec<f32>> {
+        let info = ParamInfo {
+            name: "w".into(),
+            shape: vec![p.len()],
+        };
+        let mut slots: Vec<Vec<f32>> = alg.slots(&info).iter().map(|s| vec![0.1; s.len(p.len())]).collect();
+        let mut work = Workspace::default();
+        let ctx = StepCtx {
+            lr: 0.01,
+            step: 3,
+            lr_factor: 1.0,
+            global_step: 3,
+            global_grad_norm: f64::NAN,
+            grad_sq: f64::NAN,
+            group_stat: f64::NAN,
+            slot_norm: f64::NAN,
+            loss: None,
+        };
+        let shape = [p.len()];
+        if native {
+            let t = TensorMut {
+                name: "w",
+                shape: &shape,
+                param: p,
+                grad: g,
+                slots: &mut slots,
+                work: &mut work,
+                samples: Samples::none(),
+            };
+            alg.fused_scaled_f32(&ctx, t, gs, ps);
+        } else {
+            p.iter_mut().for_each(|x| *x *= ps);
+            let g2: Vec<f32> = g.iter().map(|&x| x * gs).collect();
+            let t = TensorMut {
+                name: "w",
+                shape: &shape,
+                param: p,
+                grad: &g2,
+                slots: &mut slots,
+                work: &mut work,
+                samples: Samples::none(),
+            };
+            alg.step_f32(Kernel::Fused, &ctx, t);
+        }
+        slots
+    }
+
+    /// The kernels that fold the gradient and parameter scales into their pass
+    /// (Adam, Lion) and the default that materializes them (here SGD) all give
+    /// the bits of scaling first and stepping after.
+    #[test]
+    fn fused_scaled_equals_scaling_then_stepping() {
+        let n = (1 << 16) + 37; // the parallel path, and a ragged tail
+        let p0: Vec<f32> = (0..n).map(|i| ((i % 89) as f32 - 44.0) * 1e-2).collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i % 97) as f32 - 48.0) * 3e-3).collect();
+        for (name, json) in [
+            ("adamw", r#"{"weight_decay": 0.1}"#),
+            ("adam", r#"{"weight_decay": 0.1, "maximize": true}"#),
+            ("adam", r#"{"amsgrad": true}"#),
+            ("lion", r#"{"weight_decay": 0.5, "weight_decouple": false}"#),
+            ("lion", "{}"),
+            ("sgd", r#"{"momentum": 0.9, "nesterov": true}"#),
+        ] {
+            let alg = build(name, &hyper_from_json(json).expect("valid json")).expect("valid hyper");
+            for (gs, ps) in [(1.0f32, 1.0f32), (-0.37, 0.999), (2.5e-3, 1.0)] {
+                let (mut a, mut b) = (p0.clone(), p0.clone());
+                let sa = step(alg.as_ref(), &mut a, &g, gs, ps, true);
+                let sb = step(alg.as_ref(), &mut b, &g, gs, ps, false);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{name} {json} gs {gs} ps {ps}: parameter");
+                for (x, y) in sa.iter().zip(&sb) {
+                    assert_eq!(bits(x), bits(y), "{name} {json} gs {gs} ps {ps}: state");
+                }
+                assert_ne!(bits(&a), bits(&p0), "{name}: the step changed nothing");
+            }
+        }
+    }
+}
