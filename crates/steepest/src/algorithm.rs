@@ -138,9 +138,12 @@ pub struct StepCtx {
     /// L2 norm of all gradients of this step together (computed only when an
     /// algorithm asks for it with [`Algorithm::needs_global_grad_norm`]; NaN otherwise).
     pub global_grad_norm: f64,
-    /// Sum of squares of this parameter's gradient, in `f64` as
-    /// [`crate::kernel::sum_squares`] gives it, computed with the global norm
-    /// (so only when [`Algorithm::needs_global_grad_norm`]); NaN otherwise.
+    /// Sum of squares of this parameter's gradient `TensorMut::grad`, in
+    /// `f64` as [`crate::kernel::sum_squares`] gives it: an optional cache,
+    /// filled by the optimizer with the global norm (so only when
+    /// [`Algorithm::needs_global_grad_norm`]). NaN means "not known: compute it
+    /// yourself" (the burn adapter, and inside wrappers). A wrapper that hands
+    /// its base a different gradient must set it to NaN.
     pub grad_sq: f64,
     /// The maximum of [`Algorithm::group_stat`] over the parameters of this
     /// parameter's group that have a gradient this step, taken before any of
@@ -336,8 +339,12 @@ pub trait Algorithm: Clone + Debug + Send + Sync + 'static {
                 c[i] = g[i] * g_scale;
             }
         });
+        // The kernel sees another gradient: the optimizer's sum of squares no longer describes it.
         self.fused(
-            ctx,
+            &StepCtx {
+                grad_sq: f64::NAN,
+                ..*ctx
+            },
             TensorMut {
                 name: t.name,
                 shape: t.shape,

@@ -137,8 +137,8 @@ pub fn sum_squares_scaled<F: Real>(x: &[F], s: F) -> f64 {
 #[inline]
 fn chunk_sum_squares<F: Real>(c: &[F], s: F) -> f64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    if F::DTYPE == crate::real::Dtype::F32 {
-        // SAFETY: `F` is `f32` (its dtype tag says so), so the cast is the identity.
+    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `F` is `f32` (same type id), so the cast is the identity.
         let c32 = unsafe { std::slice::from_raw_parts(c.as_ptr().cast::<f32>(), c.len()) };
         return sum_squares_f32_avx2(c32, s.to_f64() as f32);
     }

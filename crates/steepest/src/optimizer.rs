@@ -273,7 +273,8 @@ pub struct Optimizer<F: Float> {
     /// Per-sample joint gradient norms of the current step (reused buffer).
     pub(crate) sample_norms: Vec<f64>,
     /// Per-parameter sums of squares of the current step's gradients, in
-    /// registration order (NaN for a parameter without one; reused buffer).
+    /// registration order (NaN for a parameter without one; reused buffer;
+    /// empty when no algorithm needs the global norm).
     pub(crate) grad_sq: Vec<f64>,
     /// A caller-set multiplier on every group's lr, on top of the schedule (1 unless set).
     pub(crate) lr_scale: f64,
