@@ -204,6 +204,18 @@ impl Sampling {
     }
 }
 
+/// The common start of `aggregate_fit`: no results is [`Error::NoResults`]
+/// (counting the round's failures), then [`check_results`].
+pub fn require_results(round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<()> {
+    if results.is_empty() {
+        return Err(Error::NoResults {
+            round,
+            failures: failures.len(),
+        });
+    }
+    check_results(global, results)
+}
+
 /// Checks that every result has the global model's names and shapes and only
 /// finite values; returns the first offender.
 pub fn check_results(global: &Model, results: &[FitRes]) -> Result<()> {

@@ -16,7 +16,7 @@
 //! summary of the paper (no official code); not yet checked against the PDF.
 
 use crate::rng::{Purpose, Rng};
-use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Strategy};
+use crate::strategy::{require_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Strategy};
 use crate::{Error, Result};
 
 /// Cyclic-participation FedAvg.
@@ -62,13 +62,7 @@ impl Strategy for CyclicFedAvg {
             .collect())
     }
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
-        if results.is_empty() {
-            return Err(Error::NoResults {
-                round,
-                failures: failures.len(),
-            });
-        }
-        check_results(global, results)?;
+        require_results(round, global, results, failures)?;
         let m = results.len() as f64;
         let tensors: Vec<Vec<&[f64]>> = results
             .iter()

@@ -62,7 +62,7 @@ use crate::algorithms::fedavg::weighted_mean;
 use crate::logreg::LogReg;
 use crate::rng::{Purpose, Rng};
 use crate::sim::LogRegClientSide;
-use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
+use crate::strategy::{require_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
 use crate::{Error, Result};
 
 const KEY_DELTA: &str = "fedhyper.global_update";
@@ -268,13 +268,7 @@ impl Strategy for FedHyper {
     }
 
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
-        if results.is_empty() {
-            return Err(Error::NoResults {
-                round,
-                failures: failures.len(),
-            });
-        }
-        check_results(global, results)?;
+        require_results(round, global, results, failures)?;
         let mean: Vec<Vec<f64>> = match self.config.weighting {
             Weighting::Examples => weighted_mean(results)?,
             Weighting::Uniform => {

@@ -63,7 +63,7 @@ use steepest::{GradSet, Optimizer};
 use crate::logreg::LogReg;
 use crate::rng::{Purpose, Rng};
 use crate::sim::LogRegClientSide;
-use crate::strategy::{check_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
+use crate::strategy::{require_results, with_data, ClientConfig, Failure, FitIns, FitRes, Model, Sampling, Strategy};
 use crate::{Error, Result};
 
 const KEY_LAMBDA: &str = "fedspeed.lambda";
@@ -411,13 +411,7 @@ impl Strategy for FedSpeed {
     }
 
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
-        if results.is_empty() {
-            return Err(Error::NoResults {
-                round,
-                failures: failures.len(),
-            });
-        }
-        check_results(global, results)?;
+        require_results(round, global, results, failures)?;
         let n = flat_len(global);
         let m = results.len() as f64;
         let mut mean = vec![0.0; n];

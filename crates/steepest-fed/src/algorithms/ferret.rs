@@ -41,7 +41,7 @@
 
 use crate::algorithms::fedavg::FedAvg;
 use crate::rng::{Purpose, Rng};
-use crate::strategy::{check_results, with_data, Failure, FitIns, FitRes, Model, Strategy};
+use crate::strategy::{require_results, with_data, Failure, FitIns, FitRes, Model, Strategy};
 use crate::{Error, Result};
 
 /// The Ferret strategy (FedAvg's sampling and client configuration, Ferret's uplink and server update).
@@ -209,13 +209,7 @@ impl Strategy for Ferret {
     }
 
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
-        if results.is_empty() {
-            return Err(Error::NoResults {
-                round,
-                failures: failures.len(),
-            });
-        }
-        check_results(global, results)?;
+        require_results(round, global, results, failures)?;
         let seed = self
             .seed
             .ok_or_else(|| Error::Config("ferret: aggregate_fit before configure_fit".into()))?;

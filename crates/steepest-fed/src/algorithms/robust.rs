@@ -10,7 +10,7 @@
 //! Rules (each its own file, citing its paper): [`super::median`],
 //! [`super::trimmed_mean`], [`super::krum`].
 
-use crate::strategy::{check_results, with_data, Failure, FitIns, FitRes, Model, Strategy};
+use crate::strategy::{require_results, with_data, Failure, FitIns, FitRes, Model, Strategy};
 use crate::{Error, Result};
 
 /// A robust aggregation rule.
@@ -87,13 +87,7 @@ impl<S: Strategy> Strategy for Robust<S> {
         self.inner.configure_fit(round, available, seed)
     }
     fn aggregate_fit(&mut self, round: u64, global: &Model, results: &[FitRes], failures: &[Failure]) -> Result<Model> {
-        if results.is_empty() {
-            return Err(Error::NoResults {
-                round,
-                failures: failures.len(),
-            });
-        }
-        check_results(global, results)?;
+        require_results(round, global, results, failures)?;
         let agg = with_data(global, self.rule.aggregate(results)?)?;
         let one = FitRes {
             client: results[0].client,
